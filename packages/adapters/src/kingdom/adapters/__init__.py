@@ -1,0 +1,1 @@
+"""Kingdom's adapters: the services' ports implemented with third-party libraries."""

@@ -1,0 +1,1 @@
+"""Kingdom's background workers: consumers of the external message bus."""
