@@ -25,6 +25,8 @@ class Aggregate:
     def _record(self, event: Event) -> None:
         self._pending.append(event)
 
+    # An ORM loading a row may build the object without calling __init__, so
+    # `_pending` can be missing on a loaded aggregate: read it defensively.
     @property
     def pending_events(self) -> tuple[Event, ...]:
         return tuple(getattr(self, "_pending", ()))
