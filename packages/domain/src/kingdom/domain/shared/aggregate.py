@@ -22,11 +22,13 @@ class Aggregate:
         self.version = version
         self._pending: list[Event] = []
 
+    # An ORM loading a row may build the object without calling __init__, so
+    # `_pending` can be missing on a loaded aggregate: every access copes.
     def _record(self, event: Event) -> None:
+        if not hasattr(self, "_pending"):
+            self._pending = []
         self._pending.append(event)
 
-    # An ORM loading a row may build the object without calling __init__, so
-    # `_pending` can be missing on a loaded aggregate: read it defensively.
     @property
     def pending_events(self) -> tuple[Event, ...]:
         return tuple(getattr(self, "_pending", ()))

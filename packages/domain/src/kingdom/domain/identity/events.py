@@ -1,0 +1,78 @@
+"""Facts identity records. None carries a password, a hash, or a token secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from kingdom.domain.access import Policy
+from kingdom.domain.shared import Event
+
+PolicySubject = Literal["user", "role"]
+"""What policies can be attached to directly."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserRegistered(Event):
+    user_id: str
+    email: str
+    display_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PasswordChanged(Event):
+    """``token_version`` is the new one: tokens issued under older versions are void."""
+
+    user_id: str
+    token_version: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PasswordResetRequested(Event):
+    """Names the reset token by id only; the secret goes to the mailbox, never to a log."""
+
+    user_id: str
+    token_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleCreated(Event):
+    role_code: str
+    name: str
+    policies: tuple[Policy, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoliciesAttached(Event):
+    """Lists only the policies that were newly attached, in a stable order."""
+
+    subject: PolicySubject
+    subject_id: str
+    policies: tuple[Policy, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoliciesDetached(Event):
+    subject: PolicySubject
+    subject_id: str
+    policies: tuple[Policy, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleAssigned(Event):
+    user_id: str
+    role_code: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleRevoked(Event):
+    user_id: str
+    role_code: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDisabled(Event):
+    user_id: str
+    token_version: int
