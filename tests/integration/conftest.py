@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from integration.databases import fresh_postgres, sqlite_url
 
 # CI exports the URL (and KINGDOM_REQUIRE_POSTGRES=1) when Postgres is up;
 # a developer machine falls back to the conventional local server.
@@ -36,3 +40,18 @@ def postgres_url() -> str:
     if os.environ.get("KINGDOM_REQUIRE_POSTGRES") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a fresh, empty database; every test using it runs on both engines.
+
+    The Postgres variant's test id ends in ``[postgres]``: CI counts those to
+    prove they ran.
+    """
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    server_url = request.getfixturevalue("postgres_url")
+    async with fresh_postgres(server_url) as url:
+        yield url

@@ -1,0 +1,1 @@
+"""Shared SQL infrastructure: engines, metadata, the unit of work and the outbox."""
