@@ -385,3 +385,9 @@ def test_disabling_twice_is_a_conflict_and_changes_nothing() -> None:
     with pytest.raises(Conflict):
         user.disable(meta())
     assert snapshot(user) == before
+
+
+def test_rehashing_keeps_sessions_and_records_nothing() -> None:
+    user = User(id="u-1", email="a@example.org", display_name="A", password_hash="old")
+    user.rehash_password("new")
+    assert (user.password_hash, user.token_version, user.pending_events) == ("new", 0, ())

@@ -32,8 +32,10 @@ class Authenticate(Command):
 class ChangePassword(Command):
     actor: Actor
     user_id: str
-    current_password: str = field(repr=False)
     new_password: str = field(repr=False)
+    # Required to change one's own password; an administrator setting
+    # someone else's (users:UPDATE) has none to give.
+    current_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

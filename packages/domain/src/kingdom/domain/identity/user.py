@@ -101,6 +101,14 @@ class User(PolicyHolder):
         if not self.is_active:
             raise UserDisabledError(self.id)
 
+    def rehash_password(self, new_hash: str) -> None:
+        """Replace the hash of the *same* password (stronger hashing parameters).
+
+        Not a password change: no event, and ``token_version`` stays, so the
+        user's other sessions survive a routine upgrade of the hash.
+        """
+        self.password_hash = _ensure_hash(new_hash)
+
     def change_password(self, new_hash: str, meta: MessageMeta) -> None:
         """Store a new hash and void every token issued under the old password."""
         self.password_hash = _ensure_hash(new_hash)

@@ -1,0 +1,54 @@
+"""Assemble the message bus: the one place where handlers meet their dependencies.
+
+The composition root (in the entrypoints ring) builds the adapters, puts them
+in a dict keyed by the parameter names handlers use, and calls
+:func:`bootstrap`. Tests call it with fakes instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from kingdom.domain.shared import Command, Event
+from kingdom.services import identity, ledger, relay
+from kingdom.services.injection import Handler
+from kingdom.services.messagebus import MessageBus, UnitOfWorkFactory
+from kingdom.services.retry import RetryPolicy
+
+COMMAND_HANDLERS: Mapping[type[Command], Handler] = {
+    **identity.COMMAND_HANDLERS,
+    **ledger.COMMAND_HANDLERS,
+}
+"""Every command Kingdom understands, and the one function that handles it."""
+
+EVENT_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = relay.EVENT_HANDLERS
+"""Reactions to committed events."""
+
+DEPENDENCY_NAMES: frozenset[str] = frozenset(
+    {"clock", "ids", "hasher", "tokens", "secrets", "mailer", "publisher"}
+)
+"""What the default handlers ask for besides ``uow`` (see :mod:`kingdom.services.ports`):
+``clock: Clock``, ``ids: IdGenerator``, ``hasher: PasswordHasher``, ``tokens: TokenIssuer``,
+``secrets: SecretSource``, ``mailer: Mailer``, ``publisher: ExternalPublisher``."""
+
+
+def bootstrap(
+    *,
+    uow_factory: UnitOfWorkFactory,
+    dependencies: Mapping[str, object],
+    command_handlers: Mapping[type[Command], Handler] = COMMAND_HANDLERS,
+    event_handlers: Mapping[type[Event], Iterable[Handler]] = EVENT_HANDLERS,
+    retry: RetryPolicy | None = None,
+) -> MessageBus:
+    """Build a bus wiring ``dependencies`` into every handler, by parameter name.
+
+    Fails fast (``DependencyError``) if a handler needs a name that is not in
+    ``dependencies``.
+    """
+    return MessageBus(
+        uow_factory=uow_factory,
+        command_handlers=command_handlers,
+        event_handlers=event_handlers,
+        dependencies=dependencies,
+        retry=retry,
+    )

@@ -1,0 +1,121 @@
+"""Forgotten passwords: a one-time secret by e-mail, redeemed for a new password.
+
+Only the SHA-256 of the secret is stored. Unlike a password, the secret has
+>= 128 random bits, so a fast unsalted hash is enough to make a leaked table
+useless, and it lets the token be found by its hash in one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Final
+
+from kingdom.domain.identity import RequestPasswordReset, ResetPassword, ResetToken
+from kingdom.domain.shared import Invalid, MessageMeta
+from kingdom.services.identity.lookup import find_user_by_email
+from kingdom.services.identity.password_rules import ensure_acceptable_password
+from kingdom.services.meta import new_meta
+from kingdom.services.ports import (
+    Clock,
+    IdGenerator,
+    Mailer,
+    PasswordHasher,
+    SecretSource,
+    UnitOfWork,
+)
+
+RESET_TOKEN_TTL: Final = timedelta(minutes=30)
+RESET_SUBJECT: Final = "Reset your Kingdom password"
+
+
+class InvalidResetToken(Invalid):
+    """One error for unknown, expired, used and orphaned tokens alike.
+
+    Telling them apart would help someone probing for live tokens and helps
+    the user not at all: in every case the answer is "ask for a new one".
+    """
+
+    def __init__(self) -> None:
+        super().__init__("this password reset link is invalid or has expired")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def reset_mail_body(secret: str, expires_at: datetime) -> str:
+    return (
+        "Someone asked to reset the password of your Kingdom account.\n\n"
+        f"Your reset code: {secret}\n"
+        f"It works once, until {expires_at.isoformat()}.\n\n"
+        "If it was not you, ignore this message; your password is unchanged.\n"
+    )
+
+
+async def request_password_reset(
+    command: RequestPasswordReset,
+    uow: UnitOfWork,
+    secrets: SecretSource,
+    mailer: Mailer,
+    clock: Clock,
+    ids: IdGenerator,
+    reset_token_ttl: timedelta = RESET_TOKEN_TTL,
+) -> None:
+    """Mail a reset secret to a known, active user; answer the same for anyone else.
+
+    The secret is drawn and hashed, and the transaction committed, whatever
+    the address, so answer and work are the same for known and unknown ones
+    (up to the mailer, which should queue; see :class:`~kingdom.services.ports.Mailer`).
+    The mail goes out only after the commit: a secret whose token was rolled
+    back would be a dead link.
+    """
+    secret = secrets.new_secret()
+    token_hash = hash_secret(secret)
+    now = clock.now()
+    expires_at = now + reset_token_ttl
+    async with uow:
+        user = await find_user_by_email(uow, command.email)
+        if user is not None and not user.is_active:
+            user = None  # a disabled user could not log in with a new password anyway
+        if user is not None:
+            token = ResetToken(
+                id=ids.new_id(), user_id=user.id, token_hash=token_hash, expires_at=expires_at
+            )
+            await uow.reset_tokens.add(token)
+            user.request_password_reset(
+                token.id, expires_at, MessageMeta(message_id=ids.new_id(), occurred_at=now)
+            )
+        # Committed either way: an empty commit costs the same round trip.
+        await uow.commit()
+    if user is not None:
+        await mailer.send(user.email, RESET_SUBJECT, reset_mail_body(secret, expires_at))
+
+
+async def reset_password(
+    command: ResetPassword,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    clock: Clock,
+    ids: IdGenerator,
+) -> None:
+    """Redeem a reset secret for a new password; every token issued before becomes void.
+
+    Single use holds under concurrency too: two redemptions of one secret
+    both change the same user, so the second commit meets a stale user
+    version, and its retry finds the token used.
+    """
+    ensure_acceptable_password(command.new_password)
+    async with uow:
+        token = await uow.reset_tokens.find_by_hash(hash_secret(command.token))
+        if token is None:
+            raise InvalidResetToken()
+        try:
+            token.redeem(clock.now())
+        except Invalid:
+            raise InvalidResetToken() from None
+        user = await uow.users.find(token.user_id)
+        if user is None or not user.is_active:
+            raise InvalidResetToken()
+        user.change_password(await hasher.hash(command.new_password), new_meta(clock, ids))
+        await uow.commit()

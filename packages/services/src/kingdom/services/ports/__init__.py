@@ -1,0 +1,65 @@
+"""Ports: what the service layer needs from the outside world, as abstract classes.
+
+Handlers depend on these only; adapters implement them (SQL, argon2, JWT,
+SMTP...), and :mod:`kingdom.services.fakes` implements them in memory for tests.
+"""
+
+from kingdom.services.ports.publishing import ExternalPublisher, Mailer
+from kingdom.services.ports.queries import (
+    MAX_PAGE_SIZE,
+    AccountQueries,
+    AccountView,
+    Direction,
+    Edge,
+    Page,
+    PageRequest,
+    RoleQueries,
+    RoleView,
+    TransferQueries,
+    TransferView,
+    UserQueries,
+    UserView,
+)
+from kingdom.services.ports.repositories import (
+    AccountRepository,
+    Repository,
+    ResetTokenRepository,
+    RoleRepository,
+    TransferLog,
+    UserRepository,
+)
+from kingdom.services.ports.security import IssuedToken, PasswordHasher, SecretSource, TokenIssuer
+from kingdom.services.ports.system import Clock, IdGenerator
+from kingdom.services.ports.unit_of_work import ConcurrencyConflict, UnitOfWork
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "AccountQueries",
+    "AccountRepository",
+    "AccountView",
+    "Clock",
+    "ConcurrencyConflict",
+    "Direction",
+    "Edge",
+    "ExternalPublisher",
+    "IdGenerator",
+    "IssuedToken",
+    "Mailer",
+    "Page",
+    "PageRequest",
+    "PasswordHasher",
+    "Repository",
+    "ResetTokenRepository",
+    "RoleQueries",
+    "RoleRepository",
+    "RoleView",
+    "SecretSource",
+    "TokenIssuer",
+    "TransferLog",
+    "TransferQueries",
+    "TransferView",
+    "UnitOfWork",
+    "UserQueries",
+    "UserRepository",
+    "UserView",
+]

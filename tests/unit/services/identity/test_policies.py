@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from kingdom.domain.access import Actor, Permission, Policy
+from kingdom.domain.identity import (
+    AttachPolicies,
+    DetachPolicies,
+    PoliciesAttached,
+    PoliciesDetached,
+    PolicySubject,
+    PrivilegeEscalation,
+    Role,
+)
+from kingdom.domain.shared import Conflict, Forbidden, NotFound
+from kingdom.services.fakes import FakeApp, actor, superuser
+
+READ_ACCOUNTS = Policy.of("accounts", Permission.READ)
+
+
+async def arrange() -> tuple[FakeApp, str]:
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    app.store.put(Role(code="reader", name="Reader"))
+    return app, ann
+
+
+def attach(app: FakeApp, who: Actor, subject: PolicySubject, id: str) -> AttachPolicies:
+    return AttachPolicies(
+        meta=app.meta(), actor=who, subject=subject, subject_id=id, policies=(READ_ACCOUNTS,)
+    )
+
+
+def detach(app: FakeApp, who: Actor, subject: PolicySubject, id: str) -> DetachPolicies:
+    return DetachPolicies(
+        meta=app.meta(), actor=who, subject=subject, subject_id=id, policies=(READ_ACCOUNTS,)
+    )
+
+
+async def test_attaching_and_detaching_on_a_user_and_on_a_role():
+    app, ann = await arrange()
+    for subject, id, table in (("user", ann, app.store.users), ("role", "reader", app.store.roles)):
+        await app.bus.handle(attach(app, superuser(), subject, id))  # type: ignore[arg-type]
+        assert table[id].policies == {READ_ACCOUNTS}
+        assert isinstance(app.publisher.published[-1], PoliciesAttached)
+
+        await app.bus.handle(detach(app, superuser(), subject, id))  # type: ignore[arg-type]
+        assert table[id].policies == set()
+        assert isinstance(app.publisher.published[-1], PoliciesDetached)
+
+
+async def test_update_on_the_subject_is_needed_on_the_right_resource():
+    app, ann = await arrange()
+    # UPDATE on users does not cover roles, and the reverse.
+    user_admin = actor(Policy.of("users", Permission.UPDATE), READ_ACCOUNTS)
+    role_admin = actor(Policy.of("roles", Permission.UPDATE), READ_ACCOUNTS)
+
+    with pytest.raises(Forbidden):
+        await app.bus.handle(attach(app, user_admin, "role", "reader"))
+    with pytest.raises(Forbidden):
+        await app.bus.handle(attach(app, role_admin, "user", ann))
+    with pytest.raises(Forbidden):
+        await app.bus.handle(detach(app, user_admin, "role", "reader"))
+    await app.bus.handle(attach(app, role_admin, "role", "reader"))
+
+
+async def test_attaching_what_you_do_not_hold_is_escalation():
+    app, ann = await arrange()
+    with pytest.raises(PrivilegeEscalation):
+        await app.bus.handle(attach(app, actor(Policy.of("users", Permission.UPDATE)), "user", ann))
+    assert app.store.users[ann].policies == set()
+
+
+async def test_detaching_needs_no_grant_of_the_policies_themselves():
+    app, ann = await arrange()
+    await app.bus.handle(attach(app, superuser(), "user", ann))
+
+    await app.bus.handle(
+        detach(app, actor(Policy.of("users", Permission.UPDATE, ann)), "user", ann)
+    )
+
+    assert app.store.users[ann].policies == set()
+
+
+async def test_missing_subjects_and_policies_and_duplicates():
+    app, ann = await arrange()
+    with pytest.raises(NotFound):
+        await app.bus.handle(attach(app, superuser(), "user", "ghost"))
+    with pytest.raises(NotFound):
+        await app.bus.handle(attach(app, superuser(), "role", "ghost"))
+    with pytest.raises(NotFound):
+        await app.bus.handle(detach(app, superuser(), "user", ann))  # not attached
+    await app.bus.handle(attach(app, superuser(), "user", ann))
+    with pytest.raises(Conflict):
+        await app.bus.handle(attach(app, superuser(), "user", ann))
