@@ -1,0 +1,1 @@
+"""Identity persistence: users, roles, reset tokens and refresh sessions in SQL."""

@@ -1,0 +1,1 @@
+"""Ledger persistence: accounts and transfers in SQL."""

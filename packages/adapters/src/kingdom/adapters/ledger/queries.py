@@ -1,0 +1,180 @@
+"""Read-side listings of accounts and transfers, straight from the tables.
+
+The caller's accounts :class:`~kingdom.domain.access.ReadScope` is part of
+every WHERE clause. A transfer is visible when the caller may read either of
+its accounts; that "either" is written as two disjoint branches (by source,
+by target) rather than an OR, so each branch seeks on its own
+``(account, occurred_at, id)`` index and a page costs the same at any depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import RowMapping, select
+
+from kingdom.adapters.ledger.tables import accounts, transfers
+from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.keyset import (
+    Branch,
+    Keyset,
+    allowed_ids,
+    map_page,
+    member_of,
+    scoped,
+)
+from kingdom.domain.access import ReadScope
+from kingdom.domain.ledger import AccountStatus
+from kingdom.services.ports.queries import (
+    AccountQueries,
+    AccountView,
+    Page,
+    PageRequest,
+    TransferQueries,
+    TransferView,
+)
+
+ACCOUNTS = Keyset("accounts", (accounts.c.id,), (str,))
+"""Accounts by id."""
+
+TRANSFERS = Keyset(
+    "transfers", (transfers.c.occurred_at, transfers.c.id), (datetime, str), descending=True
+)
+"""Transfers newest first; the id orders transfers of the same instant."""
+
+_ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.owner_id,
+    accounts.c.currency,
+    accounts.c.balance,
+    accounts.c.status,
+    accounts.c.version,
+)
+_TRANSFER_COLUMNS = (
+    transfers.c.id,
+    transfers.c.source_id,
+    transfers.c.target_id,
+    transfers.c.amount,
+    transfers.c.currency,
+    transfers.c.occurred_at,
+)
+
+
+class SqlAccountQueries(AccountQueries):
+    """Accounts sorted by id; with ``count_totals`` pages carry an exact total."""
+
+    def __init__(
+        self, database: Database, codec: CursorCodec, *, count_totals: bool = False
+    ) -> None:
+        self._engine = database.engine  # one statement per call: no snapshot needed
+        self._dialect = database.dialect
+        self._pager = ACCOUNTS.cursors(codec)
+        self._count_totals = count_totals
+
+    async def list(self, scope: ReadScope, page: PageRequest) -> Page[AccountView]:
+        query = self._pager.query(page)  # a bad cursor fails before any I/O
+        branches = scoped(accounts.c.id, scope, self._dialect)
+        if not branches:
+            return Page.empty()
+        async with self._engine.connect() as connection:
+            rows = await self._pager.fetch(
+                connection,
+                query,
+                columns=_ACCOUNT_COLUMNS,
+                branches=branches,
+                count_total=self._count_totals,
+            )
+        return map_page(rows, _account_view)
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, AccountView]:
+        wanted = allowed_ids(scope, ids)
+        if not wanted:
+            return {}
+        async with self._engine.connect() as connection:
+            result = await connection.execute(
+                select(*_ACCOUNT_COLUMNS).where(member_of(accounts.c.id, wanted, self._dialect))
+            )
+            return {row["id"]: _account_view(row) for row in result.mappings()}
+
+
+class SqlTransferQueries(TransferQueries):
+    """Transfers newest first; with ``count_totals`` pages carry an exact total.
+
+    Cursors are bound to the ``account_id`` filter as well as the listing: a
+    cursor from one account's history is refused by another's.
+    """
+
+    def __init__(
+        self, database: Database, codec: CursorCodec, *, count_totals: bool = False
+    ) -> None:
+        self._engine = database.engine
+        self._dialect = database.dialect
+        self._codec = codec
+        self._count_totals = count_totals
+
+    async def list(
+        self, scope: ReadScope, page: PageRequest, account_id: str | None = None
+    ) -> Page[TransferView]:
+        listing = "transfers" if account_id is None else f"transfers/account={account_id}"
+        pager = TRANSFERS.cursors(self._codec, listing)
+        query = pager.query(page)
+        branches = transfer_branches(scope, account_id, self._dialect)
+        if not branches:
+            return Page.empty()
+        async with self._engine.connect() as connection:
+            rows = await pager.fetch(
+                connection,
+                query,
+                columns=_TRANSFER_COLUMNS,
+                branches=branches,
+                count_total=self._count_totals,
+            )
+        return map_page(rows, _transfer_view)
+
+
+def transfer_branches(scope: ReadScope, account_id: str | None, dialect: str) -> list[Branch]:
+    """Disjoint conditions whose union is "touches ``account_id`` and an account in scope"."""
+    source, target = transfers.c.source_id, transfers.c.target_id
+    if scope.denied:
+        return []
+    if account_id is None:
+        if scope.all:
+            return [[]]
+        return [
+            [member_of(source, scope.ids, dialect)],
+            [member_of(target, scope.ids, dialect), ~member_of(source, scope.ids, dialect)],
+        ]
+    if scope.allows(account_id):
+        # `source != account` keeps the branches disjoint even for a
+        # self-transfer row, which the domain never writes.
+        return [[source == account_id], [target == account_id, source != account_id]]
+    # The account itself is out of scope: only transfers whose other side is
+    # in scope (which also keeps the two branches disjoint).
+    return [
+        [source == account_id, member_of(target, scope.ids, dialect)],
+        [target == account_id, member_of(source, scope.ids, dialect)],
+    ]
+
+
+def _account_view(row: RowMapping) -> AccountView:
+    return AccountView(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        currency=row["currency"],
+        balance=row["balance"],
+        status=AccountStatus(row["status"]),
+        version=row["version"],
+    )
+
+
+def _transfer_view(row: RowMapping) -> TransferView:
+    return TransferView(
+        id=row["id"],
+        source_id=row["source_id"],
+        target_id=row["target_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        occurred_at=row["occurred_at"],
+    )

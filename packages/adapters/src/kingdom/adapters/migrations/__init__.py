@@ -1,0 +1,1 @@
+"""The schema's owner: Alembic migrations, applied with :mod:`.runner`."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, loaded by file path (Alembic skips this file)."""

@@ -1,0 +1,91 @@
+"""Database failures, translated into the errors the services ring understands.
+
+Two kinds matter to callers:
+
+* :class:`~kingdom.services.ports.ConcurrencyConflict` — someone else got
+  there first; running the command again on fresh data may succeed, so the
+  message bus retries it. A stale version (0 rows updated), a PostgreSQL
+  serialization failure (40001) or deadlock (40P01), a lock that could not be
+  taken (55P03), a unique key taken by a concurrent insert (23505) and SQLite
+  being busy or locked are all this kind.
+* :class:`~kingdom.domain.shared.Conflict` — the database refused a state the
+  domain should never have produced (a CHECK or foreign-key constraint), e.g.
+  a negative balance. Retrying would not help.
+
+Anything else is a genuine fault and propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import StaleDataError
+
+from kingdom.domain.shared import Conflict
+from kingdom.services.ports import ConcurrencyConflict
+
+_RETRYABLE_SQLSTATES = {
+    "40001": "serialization failure",
+    "40P01": "deadlock",
+    "55P03": "lock not available",
+    "23505": "unique key taken concurrently",
+}
+_REFUSED_SQLSTATES = {
+    "23514": "check constraint violated",
+    "23503": "foreign key violated",
+}
+_SQLITE_RETRYABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CONSTRAINT_UNIQUE",
+    "SQLITE_CONSTRAINT_PRIMARYKEY",
+)
+_SQLITE_REFUSED = ("SQLITE_CONSTRAINT_CHECK", "SQLITE_CONSTRAINT_FOREIGNKEY")
+
+
+def translate(error: BaseException) -> BaseException:
+    """The services-level error for ``error``, or ``error`` itself if it is not one we know."""
+    if isinstance(error, StaleDataError):
+        return ConcurrencyConflict(f"changed concurrently (stale version): {error}")
+    if not isinstance(error, DBAPIError):
+        return error
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if isinstance(sqlstate, str):
+        if sqlstate in _RETRYABLE_SQLSTATES:
+            return ConcurrencyConflict(f"{_RETRYABLE_SQLSTATES[sqlstate]} ({sqlstate})")
+        if sqlstate in _REFUSED_SQLSTATES:
+            return Conflict(f"{_REFUSED_SQLSTATES[sqlstate]} ({sqlstate}): {_first_line(original)}")
+        return error
+    if isinstance(original, sqlite3.Error):
+        return _translate_sqlite(error, original)
+    return error
+
+
+def _translate_sqlite(error: DBAPIError, original: sqlite3.Error) -> BaseException:
+    # Python 3.11+ exposes SQLite's extended result code name on the exception.
+    name = getattr(original, "sqlite_errorname", "") or ""
+    if name.startswith(_SQLITE_RETRYABLE):
+        return ConcurrencyConflict(f"{name}: {_first_line(original)}")
+    if name.startswith(_SQLITE_REFUSED):
+        return Conflict(f"{name}: {_first_line(original)}")
+    return error
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+@asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    """Run the block, re-raising known database failures as services-level errors."""
+    try:
+        yield
+    except (DBAPIError, StaleDataError) as error:
+        translated = translate(error)
+        if translated is error:
+            raise
+        raise translated from error

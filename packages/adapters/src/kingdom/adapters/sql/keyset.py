@@ -1,0 +1,302 @@
+"""Keyset (seek) pagination: one statement per page, the same cost at any depth.
+
+A listing is sorted by a :class:`Keyset`, columns of one table that are
+unique together. A page seeks past the cursor's key with a row-value
+comparison (``(a, b) > (:a, :b)``) that an index on those columns answers
+directly, so no row before the cursor is read or skipped: there is no OFFSET.
+
+Each page is a single statement that returns, alongside the ``limit + 1``
+rows that tell whether more lie ahead, whether any row lies on the other side
+of the cursor (one index seek) and, if asked, the exact total. Being one
+statement, all three come from the same snapshot, so the flags cannot
+contradict the rows, and the database is asked once.
+
+Filters come as *branches*: disjoint sets of conditions whose union is the
+listing (one branch for most listings). With several, each branch seeks and
+limits on its own index before the pages merge, which keeps "transfers from
+or to these accounts" on the two account indexes instead of an OR that no
+single index can serve in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    RowMapping,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import KeyedColumnElement, UnaryExpression
+
+from kingdom.adapters.sql.cursors import CursorCodec, CursorValue, KeyKinds
+from kingdom.adapters.sql.engine import Database
+from kingdom.domain.access import ReadScope
+from kingdom.services.ports.queries import Direction, Edge, Page, PageRequest
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+Branch = Sequence[ColumnElement[bool]]
+"""Conditions ANDed together; a listing is the union of its (disjoint) branches."""
+
+_OTHER_SIDE = "keyset_other_side"
+_TOTAL = "keyset_total"
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """How a listing is sorted: ``columns`` of one table, unique together.
+
+    ``listing`` names the listing in its cursors, so a cursor from one
+    listing is refused by every other. ``kinds`` are the Python types of the
+    columns, checked when a cursor is decoded. ``descending`` sorts every
+    column the other way (newest first); "forward" always means "in the
+    listing's order".
+    """
+
+    listing: str
+    columns: tuple[Column[Any], ...]
+    kinds: KeyKinds
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.columns or len(self.columns) != len(self.kinds):
+            raise ValueError("a keyset needs one kind per column, and at least one column")
+        if len({column.table for column in self.columns}) != 1:
+            raise ValueError("keyset columns must come from one table")
+
+    @property
+    def table(self) -> Table:
+        table = self.columns[0].table
+        assert isinstance(table, Table)
+        return table
+
+    def key_of(self, row: RowMapping) -> tuple[CursorValue, ...]:
+        return tuple(row[column.key] for column in self.columns)
+
+    def order(
+        self, columns: Sequence[KeyedColumnElement[Any]], *, reverse: bool = False
+    ) -> list[UnaryExpression[Any]]:
+        """ORDER BY clauses for ``columns`` (these keyset columns, or a subquery's)."""
+        descending = self.descending != reverse
+        return [column.desc() if descending else column.asc() for column in columns]
+
+    def beyond(
+        self, key: Sequence[CursorValue], *, ahead: bool, inclusive: bool = False
+    ) -> ColumnElement[bool]:
+        """Rows after ``key`` in listing order (``ahead``) or before it."""
+        increasing = ahead != self.descending
+        values = [
+            literal(value, type_=column.type)
+            for value, column in zip(key, self.columns, strict=True)
+        ]
+        left: ColumnElement[Any]
+        right: ColumnElement[Any]
+        if len(self.columns) == 1:
+            left, right = self.columns[0], values[0]
+        else:
+            left, right = tuple_(*self.columns), tuple_(*values)
+        if increasing:
+            return left >= right if inclusive else left > right
+        return left <= right if inclusive else left < right
+
+    def cursors(self, codec: CursorCodec, listing: str | None = None) -> Pager:
+        return Pager(self, codec, listing or self.listing)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A validated page request: its direction, size and the cursor's decoded key."""
+
+    request: PageRequest
+    key: tuple[CursorValue, ...] | None
+
+    @property
+    def forward(self) -> bool:
+        return self.request.direction is Direction.FORWARD
+
+
+class Pager:
+    """Runs a :class:`Keyset` listing page by page, with cursors signed by ``codec``."""
+
+    def __init__(self, keyset: Keyset, codec: CursorCodec, listing: str) -> None:
+        self.keyset = keyset
+        self.listing = listing
+        self._codec = codec
+
+    def query(self, request: PageRequest) -> PageQuery:
+        """Validate ``request`` before any I/O: a bad cursor raises Invalid."""
+        key = (
+            None
+            if request.cursor is None
+            else self._codec.decode(self.listing, request.cursor, self.keyset.kinds)
+        )
+        return PageQuery(request, key)
+
+    def cursor(self, row: RowMapping) -> str:
+        return self._codec.encode(self.listing, self.keyset.key_of(row))
+
+    async def fetch(
+        self,
+        connection: AsyncConnection,
+        query: PageQuery,
+        *,
+        columns: Sequence[Column[Any]],
+        branches: Sequence[Branch],
+        count_total: bool = False,
+    ) -> Page[RowMapping]:
+        """The page of rows (with ``columns``) that ``branches`` select, in listing order."""
+        if not branches:
+            return Page.empty()
+        result = await connection.execute(
+            self.statement(query, columns=columns, branches=branches, count_total=count_total)
+        )
+        rows = result.mappings().all()
+        other_side = bool(rows[0][_OTHER_SIDE]) if rows else False
+        total = rows[0][_TOTAL] if rows and count_total else None
+        key_column = self.keyset.columns[0].key
+        found = [row for row in rows if row[key_column] is not None]  # the outer join's NULLs
+        limit = query.request.limit
+        more = len(found) > limit
+        if query.forward:
+            found = found[:limit]
+            has_next, has_previous = more, other_side
+        else:
+            found = found[len(found) - limit :] if more else found
+            has_next, has_previous = other_side, more
+        return Page(
+            edges=tuple(Edge(self.cursor(row), row) for row in found),
+            has_next=has_next,
+            has_previous=has_previous,
+            total=None if total is None else int(total),
+        )
+
+    def statement(
+        self,
+        query: PageQuery,
+        *,
+        columns: Sequence[Column[Any]],
+        branches: Sequence[Branch],
+        count_total: bool = False,
+    ) -> Select[Any]:
+        """SELECT flags.other_side, flags.total, page.* FROM flags LEFT JOIN page ON true."""
+        keyset, key = self.keyset, query.key
+        chosen = {column.key for column in columns}
+        wanted = [*columns, *(c for c in keyset.columns if c.key not in chosen)]
+        fetch = query.request.limit + 1
+        # The page: rows beyond the cursor in the direction of travel, nearest first.
+        seek = [] if key is None else [keyset.beyond(key, ahead=query.forward)]
+        parts = [
+            select(*wanted)
+            .where(*branch, *seek)
+            .order_by(*keyset.order(keyset.columns, reverse=not query.forward))
+            .limit(fetch)
+            for branch in branches
+        ]
+        page = (
+            parts[0].subquery("page")
+            if len(parts) == 1
+            else union_all(*(select(part.subquery()) for part in parts)).subquery("page")
+        )
+        # The other side: the cursor's own row and everything behind it. Not
+        # an EXISTS: PostgreSQL drops ORDER BY from an EXISTS and may then
+        # scan the heap for a match, which for time-ordered rows lie at its
+        # far end. The nearest row behind the cursor, by index, costs a seek.
+        other_side: ColumnElement[bool] = false()
+        if key is not None:
+            behind = keyset.beyond(key, ahead=not query.forward, inclusive=True)
+            nearest = keyset.order(keyset.columns, reverse=query.forward)
+            other_side = or_(
+                *(
+                    select(keyset.columns[0])
+                    .where(*branch, behind)
+                    .order_by(*nearest)
+                    .limit(1)
+                    .scalar_subquery()
+                    .is_not(None)
+                    for branch in branches
+                )
+            )
+        total: ColumnElement[Any] = null()
+        if count_total:
+            for number, branch in enumerate(branches):
+                count = select(func.count()).select_from(keyset.table).where(*branch)
+                total = count.scalar_subquery() if number == 0 else total + count.scalar_subquery()
+        flags = select(other_side.label(_OTHER_SIDE), total.label(_TOTAL)).subquery("flags")
+        page_key = [page.c[column.key] for column in keyset.columns]
+        return (
+            select(flags.c[_OTHER_SIDE], flags.c[_TOTAL], *(page.c[c.key] for c in wanted))
+            .select_from(flags.outerjoin(page, true()))
+            .order_by(*keyset.order(page_key))
+        )
+
+
+def snapshot_reads(database: Database) -> AsyncEngine:
+    """The read engine, each connection's statements seeing one snapshot.
+
+    A page is one statement, but a listing that loads related rows after it
+    (a user's roles) needs them from the same moment. SQLite's deferred read
+    transaction already is a snapshot; PostgreSQL needs REPEATABLE READ, and
+    READ ONLY lets it skip the bookkeeping of a writer.
+    """
+    if database.dialect == "postgresql":
+        return database.engine.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+    return database.engine
+
+
+def member_of(column: Column[Any], ids: Collection[str], dialect: str) -> ColumnElement[bool]:
+    """``column IN ids``, as one array parameter on PostgreSQL.
+
+    ``= ANY(:ids)`` is one statement whatever the number of ids, so the
+    driver's prepared-statement cache is not churned by every scope size.
+    """
+    values = sorted(ids)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def scoped(id_column: Column[Any], scope: ReadScope, dialect: str) -> list[Branch]:
+    """A listing's single branch under ``scope``: no branch at all when it is denied.
+
+    "All" adds no condition; a set of ids becomes ``id IN (...)`` in the
+    query itself, so pages stay full and totals count only visible rows.
+    """
+    if scope.denied:
+        return []
+    return [[] if scope.all else [member_of(id_column, scope.ids, dialect)]]
+
+
+def allowed_ids(scope: ReadScope, ids: Iterable[str]) -> list[str]:
+    """The distinct requested ids that ``scope`` allows, in request order (batch lookups)."""
+    return [i for i in dict.fromkeys(ids) if scope.allows(i)]
+
+
+def map_page(page: Page[T], convert: Callable[[T], U]) -> Page[U]:
+    """The same page with every node converted (rows to views)."""
+    return Page(
+        edges=tuple(Edge(edge.cursor, convert(edge.node)) for edge in page.edges),
+        has_next=page.has_next,
+        has_previous=page.has_previous,
+        total=page.total,
+    )

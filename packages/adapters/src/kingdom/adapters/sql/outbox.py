@@ -1,0 +1,85 @@
+"""The transactional outbox: every committed event, stored in the same transaction.
+
+A relay reads unpublished rows in ``position`` order, publishes them and
+stamps ``published_at``; because the rows commit (or roll back) together with
+the state change they describe, an event is never lost and never announced
+for a change that did not happen. ``message_id`` is unique so consumers (and
+the relay) can deduplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, String, Table, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
+from kingdom.adapters.sql.metadata import metadata
+from kingdom.adapters.sql.types import BigIntegerId, EventPayload, UtcDateTime
+from kingdom.domain.shared import Event
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("position", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(100), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("payload", EventPayload(), nullable=False),
+    Column("aggregate_type", String(32), nullable=True),
+    Column("aggregate_id", String(64), nullable=True),
+    Column("aggregate_version", Integer, nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
+    # Only the unpublished tail is ever scanned by the relay: a partial index
+    # stays small however long the table grows.
+    Index(
+        "ix_outbox_unpublished",
+        "position",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+    # SQLite: AUTOINCREMENT never reuses a position, even after deletes.
+    sqlite_autoincrement=True,
+)
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """The aggregate an event came from, as stored with it (type, id, version after commit)."""
+
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+
+
+def outbox_row(
+    event: Event, source: EventSource | None, codec: EventCodec = EVENTS
+) -> dict[str, Any]:
+    """The outbox row for ``event``: its encoded payload plus who, when and which version."""
+    event_type, schema_version, payload = codec.encode(event)
+    return {
+        "message_id": event.message_id,
+        "event_type": event_type,
+        "schema_version": schema_version,
+        "payload": payload,
+        "aggregate_type": source.aggregate_type if source else None,
+        "aggregate_id": source.aggregate_id if source else None,
+        "aggregate_version": source.aggregate_version if source else None,
+        "occurred_at": event.occurred_at,
+    }
+
+
+async def write_outbox(
+    session: AsyncSession,
+    events: Sequence[tuple[Event, EventSource | None]],
+    codec: EventCodec = EVENTS,
+) -> None:
+    """Append one row per event, in order, in the session's current transaction."""
+    if events:
+        await session.execute(
+            insert(outbox), [outbox_row(event, source, codec) for event, source in events]
+        )

@@ -1,0 +1,45 @@
+"""Policies as plain JSON, in one canonical form shared by columns and events.
+
+A policy becomes ``{"resource": str, "permissions": int, "selectors": [str, ...]}``
+with sorted selectors, and a collection becomes a list ordered by
+:attr:`Policy.sort_key`, so the same grants always serialise to the same JSON
+(stable diffs, comparable payloads). Decoding goes through :class:`Policy`'s
+own validation: a corrupt row raises ``Invalid`` instead of granting anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kingdom.domain.access import Permission, Policy
+
+
+def encode_policy(policy: Policy) -> dict[str, object]:
+    return {
+        "resource": policy.resource,
+        "permissions": int(policy.permissions),
+        "selectors": sorted(policy.selectors),
+    }
+
+
+def encode_policies(policies: Iterable[Policy]) -> list[dict[str, object]]:
+    return [encode_policy(p) for p in sorted(set(policies), key=lambda p: p.sort_key)]
+
+
+def decode_policy(data: Any) -> Policy:
+    if not isinstance(data, dict) or set(data) != {"resource", "permissions", "selectors"}:
+        raise ValueError(f"not an encoded policy: {data!r}")
+    selectors = data["selectors"]
+    if not isinstance(selectors, list):
+        raise ValueError(f"policy selectors must be a list: {selectors!r}")
+    permissions = data["permissions"]
+    if not isinstance(permissions, int) or isinstance(permissions, bool):
+        raise ValueError(f"policy permissions must be an integer: {permissions!r}")
+    return Policy(data["resource"], Permission(permissions), frozenset(selectors))
+
+
+def decode_policies(data: Any) -> list[Policy]:
+    if not isinstance(data, list):
+        raise ValueError(f"encoded policies must be a list: {data!r}")
+    return [decode_policy(item) for item in data]

@@ -1,0 +1,101 @@
+"""Shared arrangements for the SQL adapter tests: a schema'd database and a real bus on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import RowMapping, select
+
+from integration.adapters.schema import create_schema
+from kingdom.adapters.sql.engine import Database, Isolation, create_database
+from kingdom.adapters.sql.outbox import outbox
+from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
+from kingdom.domain.shared import Command, Event, MessageMeta
+from kingdom.services.bootstrap import COMMAND_HANDLERS, EVENT_HANDLERS, bootstrap
+from kingdom.services.fakes import (
+    FakeClock,
+    FakePasswordHasher,
+    FakeSecretSource,
+    FakeTokenIssuer,
+    RecordingMailer,
+    RecordingPublisher,
+    SequentialIds,
+)
+from kingdom.services.injection import Handler
+from kingdom.services.messagebus import MessageBus
+from kingdom.services.meta import new_meta
+from kingdom.services.retry import RetryPolicy
+
+
+@asynccontextmanager
+async def schema_database(
+    url: str, isolation: Isolation = Isolation.REPEATABLE_READ
+) -> AsyncIterator[Database]:
+    """A database at ``url`` with Kingdom's schema, disposed of afterwards."""
+    database = create_database(url, isolation=isolation)
+    try:
+        await create_schema(database)
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def outbox_rows(database: Database) -> list[RowMapping]:
+    async with database.engine.connect() as connection:
+        result = await connection.execute(select(outbox).order_by(outbox.c.position))
+        return list(result.mappings())
+
+
+async def count(database: Database, table: Any) -> int:
+    async with database.engine.connect() as connection:
+        return len((await connection.execute(select(table))).all())
+
+
+async def _no_sleep(seconds: float) -> None:
+    """Retries in tests should not wait."""
+
+
+@dataclass
+class SqlApp:
+    """The real message bus and handlers on a SQL unit of work; fakes for everything else."""
+
+    database: Database
+    uow_factory: Callable[[], SqlUnitOfWork] | None = None
+    extra_commands: Mapping[type[Command], Handler] = field(default_factory=dict)
+    clock: FakeClock = field(default_factory=FakeClock)
+    ids: SequentialIds = field(default_factory=SequentialIds)
+    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    mailer: RecordingMailer = field(default_factory=RecordingMailer)
+    secrets: FakeSecretSource = field(default_factory=FakeSecretSource)
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(sleep=_no_sleep))
+    bus: MessageBus = field(init=False)
+    units_of_work: list[SqlUnitOfWork] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        event_handlers: Mapping[type[Event], Iterable[Handler]] = EVENT_HANDLERS
+        self.bus = bootstrap(
+            uow_factory=self.unit_of_work,
+            dependencies={
+                "clock": self.clock,
+                "ids": self.ids,
+                "hasher": FakePasswordHasher(),
+                "tokens": FakeTokenIssuer(self.clock),
+                "secrets": self.secrets,
+                "mailer": self.mailer,
+                "publisher": self.publisher,
+            },
+            command_handlers={**COMMAND_HANDLERS, **self.extra_commands},
+            event_handlers=event_handlers,
+            retry=self.retry,
+        )
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        uow = self.uow_factory() if self.uow_factory else SqlUnitOfWork(self.database)
+        self.units_of_work.append(uow)
+        return uow
+
+    def meta(self) -> MessageMeta:
+        return new_meta(self.clock, self.ids)
