@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -28,10 +29,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def run_server(extra_env: Mapping[str, str] | None = None) -> Iterator[RunningServer]:
+def run_server(
+    data_dir: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
     """Start ``kingdom.entrypoints.server`` under uvicorn and wait until it is live."""
     port = free_port()
     env = {
+        "KINGDOM_DATA_DIR": str(data_dir),
         **os.environ,
         # The test's interpreter finds first-party code through sys.path
         # entries that a plain child interpreter would not have.

@@ -1,27 +1,29 @@
 import signal
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
 from e2e.server import run_server
 
 
-def test_health_live_answers_200_with_json() -> None:
-    with run_server() as server:
+def test_health_live_answers_200_with_json(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
         response = httpx.get(f"{server.base_url}/health/live")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     assert response.json() == {"status": "ok"}
 
 
-def test_unknown_route_is_404() -> None:
-    with run_server() as server:
+def test_unknown_route_is_404(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
         assert httpx.get(f"{server.base_url}/nope").status_code == 404
 
 
-def test_ctrl_c_stops_the_server_cleanly() -> None:
-    with run_server() as server:
+def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(timeout=30) == 0
         output = server.process.stdout.read().decode() if server.process.stdout else ""
@@ -39,3 +41,25 @@ def test_an_invalid_setting_stops_start_up_with_a_message() -> None:
     )
     assert result.returncode == 2
     assert "KINGDOM_PORT='http'" in result.stderr
+
+
+def test_the_embedded_default_migrates_an_empty_data_dir_and_reuses_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    database = data_dir / "kingdom.db"
+    with run_server(data_dir):
+        pass
+    with sqlite3.connect(database) as db:
+        (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        db.execute(
+            "INSERT INTO users (id, email, display_name, status, password_hash, policies,"
+            " token_version, version) VALUES ('u-1', 'a@example.org', 'A', 'active', 'x', '[]', 0, 1)"
+        )
+    assert revision == "0001"
+
+    with run_server(data_dir) as server:
+        server.process.send_signal(signal.SIGINT)
+        server.process.wait(timeout=30)
+        output = server.process.stdout.read().decode() if server.process.stdout else ""
+    assert f"embedded database {database.resolve()}" in output
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT email FROM users").fetchall() == [("a@example.org",)]

@@ -4,7 +4,8 @@ from kingdom.entrypoints.settings import Settings, SettingsError
 
 
 def test_defaults_bind_loopback_on_8000() -> None:
-    assert Settings.from_environ({}) == Settings(host="127.0.0.1", port=8000)
+    settings = Settings.from_environ({})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
 
 
 def test_host_and_port_come_from_kingdom_variables() -> None:
@@ -26,3 +27,24 @@ def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str) -> No
         Settings.from_environ({name: value})
     assert raised.value.name == name
     assert name in str(raised.value)
+
+
+def test_the_embedded_default_is_a_sqlite_file_in_the_data_dir() -> None:
+    settings = Settings.from_environ({"KINGDOM_DATA_DIR": "/srv/kingdom"})
+    assert settings.database_url == "sqlite+aiosqlite:////srv/kingdom/kingdom.db"
+    assert settings.embedded
+
+
+def test_a_postgres_url_switches_off_the_embedded_default() -> None:
+    url = "postgresql+asyncpg://kingdom@db.internal:5432/kingdom"
+    settings = Settings.from_environ({"KINGDOM_DATABASE_URL": url})
+    assert settings.database_url == url
+    assert not settings.embedded
+
+
+def test_a_bad_database_url_is_refused_without_showing_its_password() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({"KINGDOM_DATABASE_URL": "postgresql://u:secret@h/db"})
+    assert raised.value.name == "KINGDOM_DATABASE_URL"
+    assert "secret" not in str(raised.value)
+    assert "async driver" in str(raised.value)

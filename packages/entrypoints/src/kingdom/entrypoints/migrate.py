@@ -3,7 +3,8 @@
 Subcommands: ``upgrade [REV]`` (default head), ``downgrade REV`` (``base``
 reverts everything), ``current``, ``check`` (the models and the migrations
 agree; needs a database at head). The database is ``KINGDOM_DATABASE_URL``,
-by default the embedded SQLite file ``./.kingdom/kingdom.db``.
+by default the embedded SQLite file ``kingdom.db`` in ``KINGDOM_DATA_DIR``
+(``./.kingdom``), read through the same :class:`Settings` as the server.
 
 Exit status: 0 done, 1 the command failed (database unreachable, schema
 drift, database not at head), 2 bad input (bad URL, unknown revision, bad
@@ -18,18 +19,15 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import NoReturn
 
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from kingdom.adapters.migrations import runner
 from kingdom.adapters.migrations.runner import InvalidRevision, MigrationError
-from kingdom.adapters.sql.engine import DatabaseUrlError, parse_database_url
-
-DATABASE_URL_VARIABLE = "KINGDOM_DATABASE_URL"
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.kingdom/kingdom.db"
+from kingdom.adapters.sql.engine import parse_database_url
+from kingdom.entrypoints.embedded import create_sqlite_directory
+from kingdom.entrypoints.settings import Settings, SettingsError
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
 _PROGRESS = "kingdom-migrate-progress"
@@ -44,8 +42,8 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kingdom migrate",
-        description=f"Apply Kingdom's database migrations to ${DATABASE_URL_VARIABLE} "
-        f"(default {DEFAULT_DATABASE_URL}).",
+        description="Apply Kingdom's database migrations to $KINGDOM_DATABASE_URL "
+        "(default: the embedded SQLite file in $KINGDOM_DATA_DIR, ./.kingdom).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     upgrade = commands.add_parser("upgrade", help="apply migrations up to REV (default: head)")
@@ -60,12 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     """Run one command; returns the exit status (see the module docstring)."""
     arguments = _parser().parse_args(argv)
-    raw_url = environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL
     try:
-        url = parse_database_url(raw_url)
-    except DatabaseUrlError as error:
-        return _fail(BAD_INPUT, f"invalid setting {DATABASE_URL_VARIABLE}={raw_url!r}: {error}")
-    _create_sqlite_directory(url)
+        settings = Settings.from_environ(environ)
+    except SettingsError as error:
+        return _fail(BAD_INPUT, f"invalid setting {error}")
+    raw_url = settings.database_url
+    url = parse_database_url(raw_url)
+    create_sqlite_directory(url)
     shown = url.render_as_string(hide_password=True)
     _show_progress()
     try:
@@ -99,14 +98,6 @@ def _describe(revisions: tuple[str, ...]) -> str:
     at = ", ".join(revisions)
     heads = runner.heads()
     return f"{at} (head)" if set(revisions) == set(heads) else f"{at} (head is {', '.join(heads)})"
-
-
-def _create_sqlite_directory(url: URL) -> None:
-    # SQLite creates the file but not its directory (the default's .kingdom/).
-    database = url.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file:")
-    if url.get_backend_name() == "sqlite" and not in_memory:
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _show_progress() -> None:
