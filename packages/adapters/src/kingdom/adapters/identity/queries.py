@@ -8,7 +8,7 @@ caller may see. Pages are keyset-paginated (see :mod:`kingdom.adapters.sql.keyse
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,24 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import (
-    Keyset,
-    allowed_ids,
-    map_page,
-    member_of,
-    scoped,
-    snapshot_reads,
-)
-from kingdom.domain.access import ReadScope
+from kingdom.adapters.sql.keyset import Keyset, member_of, snapshot_reads
+from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.domain.identity import UserStatus, sorted_policies
-from kingdom.services.ports.queries import (
-    Page,
-    PageRequest,
-    RoleQueries,
-    RoleView,
-    UserQueries,
-    UserView,
-)
+from kingdom.services.ports.queries import RoleQueries, RoleView, UserQueries, UserView
 
 USERS = Keyset("users", (users.c.email, users.c.id), (str, str))
 """Users by e-mail, then id (e-mail is unique, so the id only makes the key explicit)."""
@@ -53,44 +39,32 @@ _USER_COLUMNS = (
 _ROLE_COLUMNS = (roles.c.id, roles.c.name, roles.c.policies, roles.c.version)
 
 
-class SqlUserQueries(UserQueries):
-    """Users sorted by e-mail, then id; with ``count_totals`` pages carry an exact total."""
+class SqlUserQueries(ScopedListing[UserView], UserQueries):
+    """Users sorted by e-mail, then id; with ``count_totals`` pages carry an exact total.
+
+    A page's role codes come from a second query on the same connection, so
+    reads run in one snapshot (:func:`snapshot_reads`) to see one moment.
+    """
 
     def __init__(
         self, database: Database, codec: CursorCodec, *, count_totals: bool = False
     ) -> None:
-        self._engine = snapshot_reads(database)
-        self._dialect = database.dialect
-        self._pager = USERS.cursors(codec)
-        self._count_totals = count_totals
+        super().__init__(
+            database,
+            codec,
+            keyset=USERS,
+            id_column=users.c.id,
+            columns=_USER_COLUMNS,
+            to_view=lambda row: _user_view(row, ()),
+            count_totals=count_totals,
+            engine=snapshot_reads(database),
+        )
 
-    async def list(self, scope: ReadScope, page: PageRequest) -> Page[UserView]:
-        query = self._pager.query(page)  # a bad cursor fails before any I/O
-        branches = scoped(users.c.id, scope, self._dialect)
-        if not branches:
-            return Page.empty()
-        async with self._engine.connect() as connection:
-            rows = await self._pager.fetch(
-                connection,
-                query,
-                columns=_USER_COLUMNS,
-                branches=branches,
-                count_total=self._count_totals,
-            )
-            held = await self._role_codes(connection, [row["id"] for row in rows.items])
-        return map_page(rows, lambda row: _user_view(row, held.get(row["id"], ())))
-
-    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, UserView]:
-        wanted = allowed_ids(scope, ids)
-        if not wanted:
-            return {}
-        async with self._engine.connect() as connection:
-            result = await connection.execute(
-                select(*_USER_COLUMNS).where(member_of(users.c.id, wanted, self._dialect))
-            )
-            rows = result.mappings().all()
-            held = await self._role_codes(connection, [row["id"] for row in rows])
-        return {row["id"]: _user_view(row, held.get(row["id"], ())) for row in rows}
+    async def _views(
+        self, connection: AsyncConnection, rows: Sequence[RowMapping]
+    ) -> Sequence[UserView]:
+        held = await self._role_codes(connection, [row["id"] for row in rows])
+        return [_user_view(row, held.get(row["id"], ())) for row in rows]
 
     async def _role_codes(
         self, connection: AsyncConnection, user_ids: Sequence[str]
@@ -109,42 +83,21 @@ class SqlUserQueries(UserQueries):
         return {user_id: tuple(held) for user_id, held in codes.items()}
 
 
-class SqlRoleQueries(RoleQueries):
+class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
     """Roles sorted by code; with ``count_totals`` pages carry an exact total."""
 
     def __init__(
         self, database: Database, codec: CursorCodec, *, count_totals: bool = False
     ) -> None:
-        self._engine = snapshot_reads(database)
-        self._dialect = database.dialect
-        self._pager = ROLES.cursors(codec)
-        self._count_totals = count_totals
-
-    async def list(self, scope: ReadScope, page: PageRequest) -> Page[RoleView]:
-        query = self._pager.query(page)
-        branches = scoped(roles.c.id, scope, self._dialect)
-        if not branches:
-            return Page.empty()
-        async with self._engine.connect() as connection:
-            rows = await self._pager.fetch(
-                connection,
-                query,
-                columns=_ROLE_COLUMNS,
-                branches=branches,
-                count_total=self._count_totals,
-            )
-        return map_page(rows, _role_view)
-
-    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, RoleView]:
-        wanted = allowed_ids(scope, ids)
-        if not wanted:
-            return {}
-        async with self._engine.connect() as connection:
-            result = await connection.execute(
-                select(*_ROLE_COLUMNS).where(member_of(roles.c.id, wanted, self._dialect))
-            )
-            rows = result.mappings().all()
-        return {row["id"]: _role_view(row) for row in rows}
+        super().__init__(
+            database,
+            codec,
+            keyset=ROLES,
+            id_column=roles.c.id,
+            columns=_ROLE_COLUMNS,
+            to_view=_role_view,
+            count_totals=count_totals,
+        )
 
 
 def _user_view(row: RowMapping, role_codes: tuple[str, ...]) -> UserView:

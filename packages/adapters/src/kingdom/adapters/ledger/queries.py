@@ -12,19 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import RowMapping, select
+from sqlalchemy import RowMapping, or_, select
 
 from kingdom.adapters.ledger.tables import accounts, transfers
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import (
-    Branch,
-    Keyset,
-    allowed_ids,
-    map_page,
-    member_of,
-    scoped,
-)
+from kingdom.adapters.sql.keyset import Branch, Keyset, map_page, member_of
+from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.domain.access import ReadScope
 from kingdom.domain.ledger import AccountStatus
 from kingdom.services.ports.queries import (
@@ -62,41 +56,21 @@ _TRANSFER_COLUMNS = (
 )
 
 
-class SqlAccountQueries(AccountQueries):
+class SqlAccountQueries(ScopedListing[AccountView], AccountQueries):
     """Accounts sorted by id; with ``count_totals`` pages carry an exact total."""
 
     def __init__(
         self, database: Database, codec: CursorCodec, *, count_totals: bool = False
     ) -> None:
-        self._engine = database.engine  # one statement per call: no snapshot needed
-        self._dialect = database.dialect
-        self._pager = ACCOUNTS.cursors(codec)
-        self._count_totals = count_totals
-
-    async def list(self, scope: ReadScope, page: PageRequest) -> Page[AccountView]:
-        query = self._pager.query(page)  # a bad cursor fails before any I/O
-        branches = scoped(accounts.c.id, scope, self._dialect)
-        if not branches:
-            return Page.empty()
-        async with self._engine.connect() as connection:
-            rows = await self._pager.fetch(
-                connection,
-                query,
-                columns=_ACCOUNT_COLUMNS,
-                branches=branches,
-                count_total=self._count_totals,
-            )
-        return map_page(rows, _account_view)
-
-    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, AccountView]:
-        wanted = allowed_ids(scope, ids)
-        if not wanted:
-            return {}
-        async with self._engine.connect() as connection:
-            result = await connection.execute(
-                select(*_ACCOUNT_COLUMNS).where(member_of(accounts.c.id, wanted, self._dialect))
-            )
-            return {row["id"]: _account_view(row) for row in result.mappings()}
+        super().__init__(
+            database,
+            codec,
+            keyset=ACCOUNTS,
+            id_column=accounts.c.id,
+            columns=_ACCOUNT_COLUMNS,
+            to_view=_account_view,
+            count_totals=count_totals,
+        )
 
 
 class SqlTransferQueries(TransferQueries):
@@ -132,6 +106,28 @@ class SqlTransferQueries(TransferQueries):
                 count_total=self._count_totals,
             )
         return map_page(rows, _transfer_view)
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, TransferView]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted or scope.denied:
+            return {}
+        visible = (
+            []
+            if scope.all
+            else [
+                or_(
+                    member_of(transfers.c.source_id, scope.ids, self._dialect),
+                    member_of(transfers.c.target_id, scope.ids, self._dialect),
+                )
+            ]
+        )
+        async with self._engine.connect() as connection:
+            result = await connection.execute(
+                select(*_TRANSFER_COLUMNS).where(
+                    member_of(transfers.c.id, wanted, self._dialect), *visible
+                )
+            )
+            return {row["id"]: _transfer_view(row) for row in result.mappings()}
 
 
 def transfer_branches(scope: ReadScope, account_id: str | None, dialect: str) -> list[Branch]:

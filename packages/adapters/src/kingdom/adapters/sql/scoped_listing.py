@@ -1,0 +1,84 @@
+"""One table, listed and looked up by id, within the caller's read scope.
+
+Users, roles and accounts are read the same way: a keyset page whose WHERE
+clause carries the scope, and a batch lookup by ids (for DataLoaders) that
+drops the ids out of scope. Only the columns and the row-to-view mapping
+differ, and users add their role codes; those are the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Column, RowMapping, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of, scoped
+from kingdom.domain.access import ReadScope
+from kingdom.services.ports.queries import Edge, Page, PageRequest
+
+V = TypeVar("V")
+
+
+class ScopedListing(Generic[V]):
+    """``list`` and ``by_ids`` over one table whose scope selector is its id column."""
+
+    def __init__(
+        self,
+        database: Database,
+        codec: CursorCodec,
+        *,
+        keyset: Keyset,
+        id_column: Column[Any],
+        columns: Sequence[Column[Any]],
+        to_view: Callable[[RowMapping], V],
+        count_totals: bool = False,
+        engine: AsyncEngine | None = None,
+    ) -> None:
+        self._engine = engine or database.engine
+        self._dialect = database.dialect
+        self._pager = keyset.cursors(codec)
+        self._id = id_column
+        self._columns = tuple(columns)
+        self._to_view = to_view
+        self._count_totals = count_totals
+
+    async def list(self, scope: ReadScope, page: PageRequest) -> Page[V]:
+        query = self._pager.query(page)  # a bad cursor fails before any I/O
+        branches = scoped(self._id, scope, self._dialect)
+        if not branches:
+            return Page.empty()
+        async with self._engine.connect() as connection:
+            rows = await self._pager.fetch(
+                connection,
+                query,
+                columns=self._columns,
+                branches=branches,
+                count_total=self._count_totals,
+            )
+            views = await self._views(connection, rows.items)
+        return Page(
+            edges=tuple(Edge(e.cursor, view) for e, view in zip(rows.edges, views, strict=True)),
+            has_next=rows.has_next,
+            has_previous=rows.has_previous,
+            total=rows.total,
+        )
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, V]:
+        wanted = allowed_ids(scope, ids)
+        if not wanted:
+            return {}
+        async with self._engine.connect() as connection:
+            result = await connection.execute(
+                select(*self._columns).where(member_of(self._id, wanted, self._dialect))
+            )
+            rows = result.mappings().all()
+            views = await self._views(connection, rows)
+        return {row["id"]: view for row, view in zip(rows, views, strict=True)}
+
+    async def _views(self, connection: AsyncConnection, rows: Sequence[RowMapping]) -> Sequence[V]:
+        """The views of ``rows``; a subclass may read more on the same connection."""
+        return [self._to_view(row) for row in rows]
