@@ -48,3 +48,49 @@ def test_a_bad_database_url_is_refused_without_showing_its_password() -> None:
     assert raised.value.name == "KINGDOM_DATABASE_URL"
     assert "secret" not in str(raised.value)
     assert "async driver" in str(raised.value)
+
+
+def test_development_needs_no_signing_key_but_production_does() -> None:
+    assert Settings.from_environ({}).signing_key is None
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({"KINGDOM_ENV": "production"})
+    assert raised.value.name == "KINGDOM_TOKEN_SIGNING_KEY"
+
+
+def test_a_short_signing_key_is_refused_without_echoing_it() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({"KINGDOM_TOKEN_SIGNING_KEY": "too-short-secret"})
+    assert "too-short-secret" not in str(raised.value)
+
+
+def test_token_and_server_settings_are_parsed() -> None:
+    settings = Settings.from_environ(
+        {
+            "KINGDOM_ENV": "production",
+            "KINGDOM_TOKEN_SIGNING_KEY": "k" * 32,
+            "KINGDOM_WORKERS": "4",
+            "KINGDOM_TOKEN_LIFETIME": "600",
+            "KINGDOM_CORS_ORIGINS": "https://app.example.org, http://localhost:3000/",
+        }
+    )
+    assert settings.production
+    assert (settings.workers, settings.token_lifetime_seconds) == (4, 600)
+    assert settings.cors_origins == ("https://app.example.org", "http://localhost:3000")
+    assert "k" * 32 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KINGDOM_ENV", "staging"),
+        ("KINGDOM_WORKERS", "0"),
+        ("KINGDOM_TOKEN_LIFETIME", "5"),
+        ("KINGDOM_TOKEN_ISSUER", "two words"),
+        ("KINGDOM_CORS_ORIGINS", "ftp://example.org"),
+        ("KINGDOM_ADMIN_PASSWORD", "short"),
+    ],
+)
+def test_each_setting_names_itself_when_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({name: value})
+    assert raised.value.name == name

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -13,6 +15,13 @@ from kingdom.adapters.sql.engine import DatabaseUrlError, parse_database_url
 
 PREFIX = "KINGDOM_"
 DEFAULT_DATA_DIR = Path(".kingdom")
+MIN_SIGNING_KEY_BYTES = 32
+"""HS256 needs a key at least as long as its output (RFC 7518 §3.2)."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
 
 
 class SettingsError(ValueError):
@@ -31,6 +40,15 @@ class Settings:
     """Where the embedded default keeps its files (the SQLite database, later keys and mail)."""
     database_url: str = ""
     """SQLAlchemy async URL; empty means the embedded SQLite file in ``data_dir``."""
+    env: Environment = Environment.DEVELOPMENT
+    workers: int = 1
+    signing_key: str | None = field(default=None, repr=False)
+    """HS256 secret; ``None`` in development means "generate one and keep it in data_dir"."""
+    token_issuer: str = "kingdom"
+    token_audience: str = "kingdom-api"
+    token_lifetime_seconds: int = 15 * 60
+    cors_origins: tuple[str, ...] = ()
+    admin_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -40,13 +58,33 @@ class Settings:
         raises :class:`SettingsError` naming it.
         """
         defaults = cls()
-        data_dir = Path(environ.get(f"{PREFIX}DATA_DIR") or defaults.data_dir)
+
+        def get(name: str, default: object = "") -> str:
+            return environ.get(f"{PREFIX}{name}", "") or str(default)
+
+        data_dir = Path(get("DATA_DIR", defaults.data_dir))
+        env = _choice("ENV", get("ENV", defaults.env), Environment)
+        signing_key = _signing_key(get("TOKEN_SIGNING_KEY") or None, env)
         return cls(
-            host=_host(environ.get(f"{PREFIX}HOST", defaults.host)),
-            port=_port(environ.get(f"{PREFIX}PORT", str(defaults.port))),
+            host=_host(get("HOST", defaults.host)),
+            port=_port(get("PORT", defaults.port)),
             data_dir=data_dir,
-            database_url=_database_url(environ.get(f"{PREFIX}DATABASE_URL", ""), data_dir),
+            database_url=_database_url(get("DATABASE_URL"), data_dir),
+            env=env,
+            workers=_integer("WORKERS", get("WORKERS", defaults.workers), 1, 64),
+            signing_key=signing_key,
+            token_issuer=_word("TOKEN_ISSUER", get("TOKEN_ISSUER", defaults.token_issuer)),
+            token_audience=_word("TOKEN_AUDIENCE", get("TOKEN_AUDIENCE", defaults.token_audience)),
+            token_lifetime_seconds=_integer(
+                "TOKEN_LIFETIME", get("TOKEN_LIFETIME", defaults.token_lifetime_seconds), 60, 86_400
+            ),
+            cors_origins=_origins(get("CORS_ORIGINS")),
+            admin_password=_admin_password(get("ADMIN_PASSWORD") or None),
         )
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
 
     @property
     def embedded(self) -> bool:
@@ -89,3 +127,58 @@ def _hide_password(value: str) -> str:
         return make_url(value).render_as_string(hide_password=True)
     except Exception:  # not even URL-shaped: nothing to hide
         return value
+
+
+def _integer(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(name, value, "expected an integer") from None
+    if not low <= number <= high:
+        raise SettingsError(name, value, f"expected {low} to {high}")
+    return number
+
+
+def _choice(name: str, value: str, choices: type[Environment]) -> Environment:
+    try:
+        return choices(value)
+    except ValueError:
+        allowed = ", ".join(choice.value for choice in choices)
+        raise SettingsError(name, value, f"expected one of {allowed}") from None
+
+
+def _word(name: str, value: str) -> str:
+    if not value.strip() or any(ch.isspace() for ch in value) or len(value) > 200:
+        raise SettingsError(name, value, "expected a non-empty value without spaces")
+    return value
+
+
+def _signing_key(value: str | None, env: Environment) -> str | None:
+    if value is None:
+        if env is Environment.PRODUCTION:
+            raise SettingsError(
+                "TOKEN_SIGNING_KEY", "", "required in production (a random secret of 32+ bytes)"
+            )
+        return None
+    if len(value.encode()) < MIN_SIGNING_KEY_BYTES:
+        raise SettingsError(
+            "TOKEN_SIGNING_KEY",
+            "<hidden>",
+            f"too short: use at least {MIN_SIGNING_KEY_BYTES} bytes",
+        )
+    return value
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise SettingsError("CORS_ORIGINS", value, f"{origin!r} is not an http(s) origin")
+    return tuple(origin.rstrip("/") for origin in origins)
+
+
+def _admin_password(value: str | None) -> str | None:
+    if value is not None and not 8 <= len(value) <= 1024:
+        raise SettingsError("ADMIN_PASSWORD", "<hidden>", "expected 8 to 1024 characters")
+    return value
