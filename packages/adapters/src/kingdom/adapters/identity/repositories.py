@@ -9,15 +9,23 @@ for why they are not an ORM relationship).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kingdom.adapters.identity.tables import refresh_sessions as refresh_sessions_table
 from kingdom.adapters.identity.tables import reset_tokens as reset_tokens_table
 from kingdom.adapters.identity.tables import roles as roles_table
 from kingdom.adapters.identity.tables import user_roles, users
 from kingdom.adapters.sql.errors import translated_errors
-from kingdom.domain.identity import ResetToken, Role, User
-from kingdom.services.ports import ResetTokenRepository, RoleRepository, UserRepository
+from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
+from kingdom.services.ports import (
+    RefreshSessionRepository,
+    ResetTokenRepository,
+    RoleRepository,
+    UserRepository,
+)
 
 
 class SqlUserRepository(UserRepository):
@@ -114,3 +122,45 @@ class SqlResetTokenRepository(ResetTokenRepository):
                 select(ResetToken).where(reset_tokens_table.c.token_hash == token_hash)
             )
             return result.scalar_one_or_none()
+
+
+class SqlRefreshSessionRepository(RefreshSessionRepository):
+    """Sessions are ORM-mapped: new ones are inserted and changed ones updated on commit.
+
+    The update is a compare-and-set on the token hash as loaded (the mapper's
+    version column, see :mod:`kingdom.adapters.sql.mapping`), so a session
+    rotated or revoked by someone else since it was loaded here makes the
+    commit raise :class:`~kingdom.services.ports.ConcurrencyConflict`.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def _add(self, session: RefreshSession) -> None:
+        pass  # inserted by the unit of work at commit, after its user
+
+    async def _find(self, id: str) -> RefreshSession | None:
+        async with translated_errors():
+            return await self._session.get(RefreshSession, id)
+
+    async def _find_by_hash(self, token_hash: str) -> RefreshSession | None:
+        async with translated_errors():
+            result = await self._session.execute(
+                select(RefreshSession).where(refresh_sessions_table.c.token_hash == token_hash)
+            )
+            return result.scalar_one_or_none()
+
+    async def _list_live_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
+        table = refresh_sessions_table
+        async with translated_errors():
+            result = await self._session.execute(
+                select(RefreshSession)
+                .where(
+                    table.c.user_id == user_id,
+                    table.c.revoked_at.is_(None),
+                    table.c.expires_at > now,
+                )
+                .order_by(table.c.created_at, table.c.id)
+            )
+            return list(result.scalars())

@@ -10,6 +10,21 @@ classes from here, once, by :func:`start_mappers`. What it maps:
   ``WHERE version = :seen`` to each UPDATE and raises ``StaleDataError`` when
   no row matched.
 * ``ResetToken`` (a plain dataclass) — its columns; written back when redeemed.
+* ``RefreshSession`` (a plain dataclass) — its columns, with ``token_hash``
+  as the version column (``version_id_generator=False``: the domain sets the
+  new value when it rotates). The table has no version counter, and needs
+  none: the hash of the current token changes on every rotation and is
+  exactly what two concurrent refreshes of one session compete for. So the
+  ORM's UPDATE of a rotated or revoked session is the compare-and-set
+  ``UPDATE refresh_sessions SET ... WHERE id = :id AND token_hash = :loaded``,
+  and a row changed meanwhile matches nothing -> ``StaleDataError`` ->
+  :class:`~kingdom.services.ports.ConcurrencyConflict` (see
+  :mod:`kingdom.adapters.sql.errors`): of two units of work rotating the same
+  session, exactly one commits. A hand-written Core UPDATE would do the same
+  but add a second write path beside the flush (and its own snapshot and
+  restore); the version column keeps sessions on the path reset tokens and
+  aggregates already take. ``rotation_counter`` would have served as well,
+  but the hash is what a refresh presents, and it cannot repeat.
 
 Deliberately *not* mapped:
 
@@ -28,10 +43,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import registry
 
-from kingdom.adapters.identity.tables import reset_tokens, roles, users
+from kingdom.adapters.identity.tables import refresh_sessions, reset_tokens, roles, users
 from kingdom.adapters.ledger.tables import accounts
 from kingdom.adapters.sql.metadata import metadata
-from kingdom.domain.identity import ResetToken, Role, User
+from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account
 
 mapper_registry = registry(metadata=metadata)
@@ -63,4 +78,10 @@ def start_mappers() -> None:
         version_id_generator=False,
     )
     mapper_registry.map_imperatively(ResetToken, reset_tokens)
+    mapper_registry.map_imperatively(
+        RefreshSession,
+        refresh_sessions,
+        version_id_col=refresh_sessions.c.token_hash,
+        version_id_generator=False,
+    )
     _started = True

@@ -9,8 +9,11 @@ level on PostgreSQL and starts with ``BEGIN IMMEDIATE`` on SQLite).
    goes up by one in the row and in memory; the UPDATE carries
    ``WHERE version = :seen`` (the mapper's version column), so a concurrent
    change makes it match no row -> :class:`ConcurrencyConflict`;
-2. the users' role assignments (``user_roles``), staged transfers, and any
-   new or redeemed reset tokens;
+2. the users' role assignments (``user_roles``), staged transfers, any
+   new or redeemed reset tokens, and new, rotated or revoked refresh
+   sessions (a changed session is updated only while its stored token hash
+   is still the one loaded, else :class:`ConcurrencyConflict`; see
+   :mod:`kingdom.adapters.sql.mapping`);
 3. one outbox row per event (see :mod:`kingdom.adapters.sql.outbox`).
 
 Database failures are translated by :mod:`kingdom.adapters.sql.errors`. A
@@ -31,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kingdom.adapters.identity.repositories import (
+    SqlRefreshSessionRepository,
     SqlResetTokenRepository,
     SqlRoleRepository,
     SqlUserRepository,
@@ -52,11 +56,12 @@ class SqlUnitOfWork(UnitOfWork):
     accounts: SqlAccountRepository
     transfers: SqlTransferLog
     reset_tokens: SqlResetTokenRepository
+    sessions: SqlRefreshSessionRepository
 
     def __init__(self, database: Database, *, codec: EventCodec = EVENTS) -> None:
         start_mappers()
         super().__init__()
-        self._sessions = async_sessionmaker(
+        self._session_factory = async_sessionmaker(
             database.writer,
             expire_on_commit=False,  # aggregates stay readable after commit
             autoflush=False,  # nothing reaches the database before commit decides the versions
@@ -71,12 +76,13 @@ class SqlUnitOfWork(UnitOfWork):
         return self._session
 
     def _open(self) -> None:
-        self._session = self._sessions()
+        self._session = self._session_factory()
         self.users = SqlUserRepository(self._session)
         self.roles = SqlRoleRepository(self._session)
         self.accounts = SqlAccountRepository(self._session)
         self.transfers = SqlTransferLog(self._session)
         self.reset_tokens = SqlResetTokenRepository(self._session)
+        self.sessions = SqlRefreshSessionRepository(self._session)
 
     async def commit(self) -> None:
         # The base class drains events before _commit sees them; note first
@@ -136,7 +142,7 @@ class SqlUnitOfWork(UnitOfWork):
             self._open()
 
     def _tracked(self) -> list[object]:
-        return [*self._aggregates(), *self.reset_tokens.seen]
+        return [*self._aggregates(), *self.reset_tokens.seen, *self.sessions.seen]
 
     async def _flush_in_dependency_order(self) -> None:
         """INSERT new records parents first; UPDATE changed ones (on the first flush).
@@ -147,7 +153,7 @@ class SqlUnitOfWork(UnitOfWork):
         """
         levels: list[Iterable[object]] = [
             (*self.users.seen, *self.roles.seen),
-            (*self.accounts.seen, *self.reset_tokens.seen),
+            (*self.accounts.seen, *self.reset_tokens.seen, *self.sessions.seen),
         ]
         for level in levels:
             self._session.add_all(record for record in level if inspect(record).transient)

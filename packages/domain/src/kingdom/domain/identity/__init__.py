@@ -16,6 +16,8 @@ from kingdom.domain.identity.commands import (
 from kingdom.domain.identity.email import MAX_EMAIL_LENGTH, normalise_email
 from kingdom.domain.identity.errors import (
     PrivilegeEscalation,
+    RefreshSessionExpired,
+    RefreshSessionRevoked,
     ResetTokenExpired,
     ResetTokenUsed,
     UserDisabledError,
@@ -37,6 +39,7 @@ from kingdom.domain.identity.names import MAX_NAME_LENGTH, clean_name
 from kingdom.domain.identity.policy_set import PolicyHolder, sorted_policies
 from kingdom.domain.identity.reset_token import ResetToken
 from kingdom.domain.identity.role import Role, ensure_role_code
+from kingdom.domain.identity.session import RefreshSession
 from kingdom.domain.identity.user import User, UserStatus
 
 __all__ = [
@@ -56,6 +59,9 @@ __all__ = [
     "PolicyHolder",
     "PolicySubject",
     "PrivilegeEscalation",
+    "RefreshSession",
+    "RefreshSessionExpired",
+    "RefreshSessionRevoked",
     "RegisterUser",
     "RequestPasswordReset",
     "ResetPassword",

@@ -35,3 +35,19 @@ class ResetTokenExpired(Invalid):
 class ResetTokenUsed(Invalid):
     def __init__(self) -> None:
         super().__init__("the password reset link was already used")
+
+
+class RefreshSessionRevoked(Unauthenticated):
+    """The session was ended (logout, password change, a replayed token)."""
+
+    def __init__(self) -> None:
+        super().__init__("this session was revoked; log in again")
+
+
+class RefreshSessionExpired(Unauthenticated):
+    """The session outlived its absolute lifetime, or idled past the limit (``idle``)."""
+
+    def __init__(self, *, idle: bool) -> None:
+        why = " after a period of inactivity" if idle else ""
+        super().__init__(f"this session has expired{why}; log in again")
+        self.idle = idle

@@ -10,6 +10,7 @@ from kingdom.services.fakes.app import FakeApp
 from kingdom.services.fakes.publishing import RecordingMailer, RecordingPublisher, SentMail
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
+    FakeRefreshSessionRepository,
     FakeResetTokenRepository,
     FakeRoleRepository,
     FakeTransferLog,
@@ -32,6 +33,7 @@ __all__ = [
     "FakeClaims",
     "FakeClock",
     "FakePasswordHasher",
+    "FakeRefreshSessionRepository",
     "FakeResetTokenRepository",
     "FakeRoleRepository",
     "FakeSecretSource",

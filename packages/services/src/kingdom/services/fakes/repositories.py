@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TypeVar
 
-from kingdom.domain.identity import ResetToken, Role, User
+from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.domain.shared import Aggregate
 from kingdom.services.fakes.store import InMemoryStore
 from kingdom.services.ports import (
     AccountRepository,
     ConcurrencyConflict,
+    RefreshSessionRepository,
     ResetTokenRepository,
     RoleRepository,
     TransferLog,
@@ -137,3 +139,70 @@ class FakeResetTokenRepository(ResetTokenRepository):
             if token.token_hash == token_hash:
                 return copy.deepcopy(token)
         return None
+
+
+class FakeRefreshSessionRepository(RefreshSessionRepository):
+    """Copies on load, remembering each as loaded, like the aggregate repositories.
+
+    :meth:`changes` then reproduces the SQL adapter's compare-and-set: a
+    changed session is written only while the stored token hash is still the
+    one it was loaded with.
+    """
+
+    def __init__(self, store: InMemoryStore) -> None:
+        super().__init__()
+        self.store = store
+        self.originals: dict[str, RefreshSession] = {}
+
+    async def _add(self, session: RefreshSession) -> None:
+        pass  # staged by the base class's ``seen``; written on commit
+
+    async def _find(self, id: str) -> RefreshSession | None:
+        return self._load(id)
+
+    async def _find_by_hash(self, token_hash: str) -> RefreshSession | None:
+        stored = self.store.refresh_sessions.values()
+        return self._load(next((s.id for s in stored if s.token_hash == token_hash), None))
+
+    async def _list_live_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
+        ids = [
+            s.id
+            for s in self.store.refresh_sessions.values()
+            if s.user_id == user_id and s.revoked_at is None and now < s.expires_at
+        ]
+        return [session for session in map(self._load, ids) if session is not None]
+
+    def _load(self, id: str | None) -> RefreshSession | None:
+        stored = self.store.refresh_sessions.get(id) if id is not None else None
+        if stored is None:
+            return None
+        self.originals.setdefault(stored.id, copy.deepcopy(stored))
+        return copy.deepcopy(stored)
+
+    def changes(self) -> list[RefreshSession]:
+        """The seen sessions to write; raise ConcurrencyConflict if any is stale or clashes."""
+        table = self.store.refresh_sessions
+        changed = []
+        for session in self.seen:
+            original = self.originals.get(session.id)
+            stored = table.get(session.id)
+            if original is None:
+                if stored is not None:  # a primary-key violation in a database
+                    raise ConcurrencyConflict(
+                        f"{self.noun} {session.id!r} was created concurrently"
+                    )
+            elif session == original:
+                continue
+            elif stored is None or stored.token_hash != original.token_hash:
+                raise ConcurrencyConflict(f"{self.noun} {session.id!r} was rotated concurrently")
+            changed.append(session)
+        for session in changed:  # token_hash is unique, as in the table
+            for other in table.values():
+                if other.token_hash == session.token_hash and other.id != session.id:
+                    raise ConcurrencyConflict(f"{self.noun} token hash taken concurrently")
+        return changed
+
+    def write(self, changed: list[RefreshSession]) -> None:
+        for session in changed:
+            self.store.refresh_sessions[session.id] = copy.deepcopy(session)
+            self.originals[session.id] = copy.deepcopy(session)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from kingdom.domain.identity import ResetToken, Role, User
+from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.domain.shared import Event
 
-Record = User | Role | Account | Transfer | ResetToken
+Record = User | Role | Account | Transfer | ResetToken | RefreshSession
 
 
 @dataclass
@@ -25,6 +25,7 @@ class InMemoryStore:
     accounts: dict[str, Account] = field(default_factory=dict)
     transfers: dict[str, Transfer] = field(default_factory=dict)
     reset_tokens: dict[str, ResetToken] = field(default_factory=dict)
+    refresh_sessions: dict[str, RefreshSession] = field(default_factory=dict)
     outbox: list[Event] = field(default_factory=list)
     """Every event committed, in order (what a transactional outbox would hold)."""
     commits: int = 0
@@ -46,5 +47,7 @@ class InMemoryStore:
                 self.accounts[stored.id] = stored
             elif isinstance(stored, Transfer):
                 self.transfers[stored.id] = stored
+            elif isinstance(stored, RefreshSession):
+                self.refresh_sessions[stored.id] = stored
             else:
                 self.reset_tokens[stored.id] = stored

@@ -7,6 +7,8 @@
 - Optimistic concurrency: writing an aggregate whose version is stale, or
   adding one whose id (or a user's e-mail) is already taken, raises
   :class:`~kingdom.services.ports.ConcurrencyConflict`; each write bumps the version.
+  A refresh session is compared by its token hash instead (it has no version):
+  writing one whose stored hash changed since it was loaded conflicts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kingdom.domain.identity import User
 from kingdom.domain.shared import Event
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
+    FakeRefreshSessionRepository,
     FakeResetTokenRepository,
     FakeRoleRepository,
     FakeTransferLog,
@@ -33,6 +36,7 @@ class FakeUnitOfWork(UnitOfWork):
     accounts: FakeAccountRepository
     transfers: FakeTransferLog
     reset_tokens: FakeResetTokenRepository
+    sessions: FakeRefreshSessionRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__()
@@ -45,6 +49,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.accounts = FakeAccountRepository(self.store)
         self.transfers = FakeTransferLog()
         self.reset_tokens = FakeResetTokenRepository(self.store)
+        self.sessions = FakeRefreshSessionRepository(self.store)
 
     async def _commit(self, events: Sequence[Event]) -> None:
         store = self.store
@@ -55,6 +60,7 @@ class FakeUnitOfWork(UnitOfWork):
         users = self.users.tracker.changes(store.users, self.users.seen, "user")
         roles = self.roles.tracker.changes(store.roles, self.roles.seen, "role")
         accounts = self.accounts.tracker.changes(store.accounts, self.accounts.seen, "account")
+        sessions = self.sessions.changes()
         self._check_unique_emails(users)
         for transfer in self.transfers.staged:
             if transfer.id in store.transfers:
@@ -68,6 +74,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.transfers.staged.clear()
         for token in self.reset_tokens.seen:
             store.reset_tokens[token.id] = copy.deepcopy(token)
+        self.sessions.write(sessions)
         store.outbox.extend(events)
         store.commits += 1
 

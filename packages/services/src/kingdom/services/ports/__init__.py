@@ -22,6 +22,7 @@ from kingdom.services.ports.queries import (
 )
 from kingdom.services.ports.repositories import (
     AccountRepository,
+    RefreshSessionRepository,
     Repository,
     ResetTokenRepository,
     RoleRepository,
@@ -48,6 +49,7 @@ __all__ = [
     "Page",
     "PageRequest",
     "PasswordHasher",
+    "RefreshSessionRepository",
     "Repository",
     "ResetTokenRepository",
     "RoleQueries",

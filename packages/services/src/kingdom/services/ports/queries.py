@@ -178,3 +178,12 @@ class TransferQueries(ABC):
 
         With ``account_id``, only the transfers from or to that account.
         """
+
+    @abstractmethod
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, TransferView]:
+        """The transfers with these ids touching an account in ``scope``, keyed by id.
+
+        As for :meth:`list`, ``scope`` is the *accounts* scope: a transfer is
+        visible when either of its accounts is. Missing and hidden ids are
+        both simply absent.
+        """

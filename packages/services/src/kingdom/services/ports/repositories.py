@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
 
-from kingdom.domain.identity import ResetToken, Role, User
+from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.domain.shared import Aggregate, Conflict, NotFound
 
@@ -159,3 +160,110 @@ class ResetTokenRepository(ABC):
 
     @abstractmethod
     async def _find_by_hash(self, token_hash: str) -> ResetToken | None: ...
+
+
+class RefreshSessionRepository(ABC):
+    """Refresh sessions (login families), by id, by the hash of their current token, by user.
+
+    Sessions are plain records, not aggregates, but they change (``rotate``,
+    ``revoke``), so the repository is an identity map like the others: it
+    remembers every session it handed out or was given (``seen``), loading
+    one twice gives the same object, and the unit of work writes the changed
+    ones on commit. That write is a compare-and-set on the token hash as
+    loaded: of two units of work rotating the same session concurrently,
+    exactly one commits and the other gets a ConcurrencyConflict.
+    """
+
+    noun: ClassVar[str] = "refresh session"
+
+    def __init__(self) -> None:
+        self._seen: dict[str, RefreshSession] = {}
+
+    @property
+    def seen(self) -> tuple[RefreshSession, ...]:
+        """Every session loaded or added through this repository, in that order."""
+        return tuple(self._seen.values())
+
+    async def add(self, session: RefreshSession) -> None:
+        """Stage a new session (written on commit); an id already known here is a Conflict."""
+        if session.id in self._seen:
+            raise Conflict(f"{self.noun} {session.id!r} already exists")
+        await self._add(session)
+        self._seen[session.id] = session
+
+    async def find(self, id: str) -> RefreshSession | None:
+        """The session (family) with ``id``, or ``None``."""
+        if id in self._seen:
+            return self._seen[id]
+        return self._track(await self._find(id))
+
+    async def get(self, id: str) -> RefreshSession:
+        """The session with ``id``, or :class:`~kingdom.domain.shared.NotFound`."""
+        found = await self.find(id)
+        if found is None:
+            raise NotFound(f"{self.noun} {id!r} does not exist")
+        return found
+
+    async def find_by_hash(self, token_hash: str) -> RefreshSession | None:
+        """The session whose *current* token hashes to ``token_hash``, or ``None``.
+
+        A token rotated away (in storage, or in memory in this unit of work)
+        is not found: to tell a replayed old token from an unknown one, look
+        its family up by id.
+        """
+        for session in self._seen.values():
+            if session.token_hash == token_hash:
+                return session
+        found = self._track(await self._find_by_hash(token_hash))
+        # The stored row may be one this unit of work already rotated in memory.
+        if found is None or found.token_hash != token_hash:
+            return None
+        return found
+
+    async def list_live_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
+        """The user's sessions neither revoked nor past their absolute expiry, oldest first.
+
+        Idleness is not judged here: the idle limit is the caller's policy
+        (:meth:`RefreshSession.is_active`). Sessions added or changed in this
+        unit of work count as they are in memory.
+        """
+        for session in await self._list_live_for_user(user_id, now):
+            self._track(session)
+        live = [
+            session
+            for session in self._seen.values()
+            if session.user_id == user_id
+            and session.revoked_at is None
+            and now < session.expires_at
+        ]
+        return sorted(live, key=lambda session: (session.created_at, session.id))
+
+    async def revoke_all_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
+        """Revoke every live session of the user at ``now`` (on commit); return them.
+
+        For a password change, a disabled account or "log out everywhere".
+        """
+        sessions = await self.list_live_for_user(user_id, now)
+        for session in sessions:
+            session.revoke(now)
+        return sessions
+
+    def _track(self, found: RefreshSession | None) -> RefreshSession | None:
+        """Remember ``found``, or return the copy already remembered (identity map)."""
+        if found is None:
+            return None
+        return self._seen.setdefault(found.id, found)
+
+    @abstractmethod
+    async def _add(self, session: RefreshSession) -> None: ...
+
+    @abstractmethod
+    async def _find(self, id: str) -> RefreshSession | None: ...
+
+    @abstractmethod
+    async def _find_by_hash(self, token_hash: str) -> RefreshSession | None:
+        """The stored session whose token hash is ``token_hash``, or ``None``."""
+
+    @abstractmethod
+    async def _list_live_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
+        """The user's stored sessions with ``revoked_at`` unset and ``expires_at`` after ``now``."""

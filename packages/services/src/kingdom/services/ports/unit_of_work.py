@@ -16,6 +16,7 @@ from typing import Self
 from kingdom.domain.shared import Aggregate, Conflict, Event
 from kingdom.services.ports.repositories import (
     AccountRepository,
+    RefreshSessionRepository,
     ResetTokenRepository,
     RoleRepository,
     TransferLog,
@@ -34,7 +35,7 @@ class ConcurrencyConflict(Conflict):
 class UnitOfWork(ABC):
     """Repositories sharing one transaction.
 
-    Subclasses set the five repository attributes (in ``__init__`` or
+    Subclasses set the six repository attributes (in ``__init__`` or
     ``__aenter__``), call ``super().__init__()``, and implement
     :meth:`_commit` and :meth:`_rollback`.
     """
@@ -44,6 +45,7 @@ class UnitOfWork(ABC):
     accounts: AccountRepository
     transfers: TransferLog
     reset_tokens: ResetTokenRepository
+    sessions: RefreshSessionRepository
 
     def __init__(self) -> None:
         self._committed_events: list[Event] = []
@@ -101,7 +103,9 @@ class UnitOfWork(ABC):
         Updates compare the aggregate's ``version`` with the stored one and
         raise :class:`ConcurrencyConflict` when it is stale (so do unique-key
         violations on insert: a concurrent duplicate); each written aggregate's
-        stored and in-memory ``version`` then goes up by one.
+        stored and in-memory ``version`` then goes up by one. Changed refresh
+        sessions are written only if their stored token hash is still the one
+        loaded (else :class:`ConcurrencyConflict`).
         """
 
     @abstractmethod
