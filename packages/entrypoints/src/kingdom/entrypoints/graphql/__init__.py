@@ -1,0 +1,10 @@
+"""Kingdom's GraphQL API: schema-first (``schema/*.graphql``), served by ariadne.
+
+The composition root builds a :class:`GraphQLServices` and mounts
+``create_graphql_app(services, debug=...)`` at ``/graphql``.
+"""
+
+from kingdom.entrypoints.graphql.app import create_graphql_app
+from kingdom.entrypoints.graphql.context import GraphQLServices, RequestContext
+
+__all__ = ["GraphQLServices", "RequestContext", "create_graphql_app"]

@@ -1,0 +1,144 @@
+"""What the GraphQL API needs from the application, and what each request carries.
+
+:class:`GraphQLServices` is the seam with the composition root: the bus for
+writes, the query ports for reads, clock and ids for message metadata, and
+``authenticate`` to turn a bearer token into an :class:`Actor`. Everything
+per request (the caller, the loaders, the request id) lives in a
+:class:`RequestContext`, built by :class:`ContextFactory` and reached by
+resolvers as ``info.context``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+from graphql import GraphQLResolveInfo
+from starlette.requests import HTTPConnection
+
+from kingdom.domain.access import Actor
+from kingdom.domain.shared import Command, MessageMeta, Unauthenticated
+from kingdom.entrypoints.graphql.loaders import Loaders
+from kingdom.services.messagebus import MessageBus
+from kingdom.services.meta import new_meta
+from kingdom.services.ports import (
+    AccountQueries,
+    Clock,
+    IdGenerator,
+    RoleQueries,
+    TransferQueries,
+    UserQueries,
+)
+
+Authenticate = Callable[[str], Awaitable[Actor]]
+"""Raw bearer token in, the caller out; raises :class:`Unauthenticated` to refuse it."""
+
+_BEARER: Final = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
+class GraphQLServices:
+    """Everything the GraphQL API uses, built once by the composition root."""
+
+    bus: MessageBus
+    users: UserQueries
+    roles: RoleQueries
+    accounts: AccountQueries
+    transfers: TransferQueries
+    clock: Clock
+    ids: IdGenerator
+    authenticate: Authenticate
+    """Verifies a bearer token (signature, expiry, token version) and returns its Actor."""
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """One request's caller, loaders and id (``info.context`` in every resolver)."""
+
+    services: GraphQLServices
+    actor: Actor
+    loaders: Loaders
+    request_id: str
+
+    def require_actor(self) -> Actor:
+        """The caller, who must have presented a token."""
+        if self.actor.is_anonymous:
+            raise Unauthenticated("this needs an access token (Authorization: Bearer ...)")
+        return self.actor
+
+    def meta(self) -> MessageMeta:
+        """Metadata for a new command."""
+        return new_meta(self.services.clock, self.services.ids)
+
+    async def send(self, command: Command) -> Any:
+        """Hand ``command`` to the bus; afterwards nothing loaded before can be trusted."""
+        try:
+            return await self.services.bus.handle(command)
+        finally:
+            self.loaders.clear()
+
+
+Info: TypeAlias = GraphQLResolveInfo[RequestContext]
+"""What resolvers get as ``info``: its ``context`` is the request's :class:`RequestContext`."""
+
+
+def request_context(info: Info) -> RequestContext:
+    """``info.context``, checked: a resolver run outside this app fails loudly."""
+    context = info.context
+    if not isinstance(context, RequestContext):
+        raise TypeError(f"expected a RequestContext, got {type(context).__name__}")
+    return context
+
+
+def request_id(connection: HTTPConnection) -> str:
+    """The request's id: the client's or proxy's ``X-Request-ID`` if sane, else a new one.
+
+    Kept on ``connection.state`` so every part of the request (responses,
+    error logs) reports the same id.
+    """
+    existing = getattr(connection.state, "request_id", None)
+    if isinstance(existing, str):
+        return existing
+    offered = connection.headers.get("x-request-id", "")
+    chosen = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    connection.state.request_id = chosen
+    return chosen
+
+
+class ContextFactory:
+    """ariadne's ``context_value``: builds the :class:`RequestContext` of one request.
+
+    No ``Authorization`` header means an anonymous caller. A header that is
+    not ``Bearer <token>``, or a token that ``authenticate`` refuses, raises
+    :class:`Unauthenticated`: a client that sent credentials meant to use
+    them, so they are never silently ignored.
+    """
+
+    def __init__(self, services: GraphQLServices) -> None:
+        self._services = services
+
+    async def __call__(self, connection: HTTPConnection, data: Any = None) -> RequestContext:
+        services = self._services
+        return RequestContext(
+            services=services,
+            actor=await self._actor(connection.headers.get("authorization")),
+            loaders=Loaders(
+                users=services.users,
+                roles=services.roles,
+                accounts=services.accounts,
+                transfers=services.transfers,
+            ),
+            request_id=request_id(connection),
+        )
+
+    async def _actor(self, header: str | None) -> Actor:
+        if header is None:
+            return Actor.anonymous()
+        match = _BEARER.fullmatch(header.strip())
+        if match is None:
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return await self._services.authenticate(match.group(1))

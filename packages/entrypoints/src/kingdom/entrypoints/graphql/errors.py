@@ -1,0 +1,159 @@
+"""From exceptions to GraphQL errors with a stable ``extensions.code``.
+
+Domain errors keep their message (written for the caller) and get the code of
+their class. Anything else is a bug or an outage: the client gets a generic
+message and the request id, never SQL, driver or stack text; the log gets the
+whole story under the same request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ariadne.types import Extension
+from graphql import GraphQLError, GraphQLSyntaxError
+
+from kingdom.domain.ledger import InsufficientFunds
+from kingdom.domain.shared import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
+
+logger = logging.getLogger("kingdom.entrypoints.graphql")
+
+UNAUTHENTICATED: Final = "UNAUTHENTICATED"
+FORBIDDEN: Final = "FORBIDDEN"
+NOT_FOUND: Final = "NOT_FOUND"
+BAD_USER_INPUT: Final = "BAD_USER_INPUT"
+CONFLICT: Final = "CONFLICT"
+INTERNAL_SERVER_ERROR: Final = "INTERNAL_SERVER_ERROR"
+BAD_REQUEST: Final = "BAD_REQUEST"
+"""The HTTP request itself is unusable (not JSON, not one operation object)."""
+GRAPHQL_PARSE_FAILED: Final = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED: Final = "GRAPHQL_VALIDATION_FAILED"
+
+INTERNAL_MESSAGE: Final = "Internal server error"
+
+# Most specific first: InsufficientFunds is a Conflict to the domain (the
+# balance is what it is), but to an API client it is a request to fix.
+_DOMAIN_CODES: Final[tuple[tuple[type[DomainError], str], ...]] = (
+    (InsufficientFunds, BAD_USER_INPUT),
+    (Unauthenticated, UNAUTHENTICATED),
+    (Forbidden, FORBIDDEN),
+    (NotFound, NOT_FOUND),
+    (Invalid, BAD_USER_INPUT),
+    (Conflict, CONFLICT),
+)
+
+
+def code_for_exception(error: BaseException) -> str:
+    """The code of an exception raised by a resolver (or the layers below it)."""
+    for kind, code in _DOMAIN_CODES:
+        if isinstance(error, kind):
+            return code
+    if isinstance(error, DomainError):
+        return BAD_USER_INPUT
+    return INTERNAL_SERVER_ERROR
+
+
+def code_for(error: GraphQLError) -> str:
+    """The code of any error the executor reports, raised by us or by GraphQL itself.
+
+    Errors with a path were raised while resolving a field; the others come
+    from reading the request (parsing, validation, coercing variables), where
+    an exception inside (a scalar refusing a value) is still the client's
+    input being refused.
+    """
+    given = (error.extensions or {}).get("code")
+    if error.path is not None:
+        original = _original(error)
+        if original is not None:
+            return code_for_exception(original)
+        return given if isinstance(given, str) else INTERNAL_SERVER_ERROR
+    if isinstance(given, str):
+        return given
+    if isinstance(error, GraphQLSyntaxError):
+        return GRAPHQL_PARSE_FAILED
+    if error.message.startswith("Variable '$"):
+        return BAD_USER_INPUT  # a variable of the wrong type, or a missing one
+    return GRAPHQL_VALIDATION_FAILED
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    return code_for(error) == INTERNAL_SERVER_ERROR
+
+
+def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+    """ariadne's ``error_formatter``: the error as the client sees it.
+
+    ``debug`` adds nothing: stack traces belong in the log, which has them.
+    """
+    formatted: dict[str, Any] = dict(error.formatted)
+    code = code_for(error)
+    extensions = dict(formatted.get("extensions") or {})
+    extensions["code"] = code
+    if code == INTERNAL_SERVER_ERROR:
+        formatted["message"] = INTERNAL_MESSAGE
+        extensions = {"code": code}  # whatever else was attached may be internal too
+    formatted["extensions"] = extensions
+    return formatted
+
+
+def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
+    """A GraphQL-shaped body for a request refused before execution."""
+    extensions: dict[str, Any] = {"code": code}
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+class ErrorLog(Extension):
+    """Logs each unexpected error once, with its traceback and the request id.
+
+    Expected errors (a wrong password, a forbidden write) are answers, not
+    incidents: they are logged at DEBUG only.
+    """
+
+    def has_errors(self, errors: Sequence[GraphQLError], context: Any) -> None:
+        request_id = getattr(context, "request_id", "-")
+        for error in errors:
+            path = ".".join(str(part) for part in error.path or ()) or "-"
+            if is_unexpected(error):
+                original = _original(error) or error
+                logger.error(
+                    "request %s: unexpected error at %s",
+                    request_id,
+                    path,
+                    exc_info=(type(original), original, original.__traceback__),
+                )
+            else:
+                logger.debug("request %s: %s at %s: %s", request_id, code_for(error), path, error)
+
+
+class QuietAriadneLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """ariadne logs every error at ERROR; :class:`ErrorLog` decides instead.
+
+    ariadne's reports are kept at DEBUG for whoever wants them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("kingdom.entrypoints.graphql.ariadne"), {})
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.debug(msg, *args, **kwargs)
+
+
+def _original(error: GraphQLError) -> BaseException | None:
+    """The exception a resolver raised, if any (GraphQL errors may wrap one another)."""
+    original = error.original_error
+    while isinstance(original, GraphQLError):
+        if original.original_error is None:
+            return None
+        original = original.original_error
+    return original

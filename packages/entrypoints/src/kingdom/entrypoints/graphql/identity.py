@@ -1,0 +1,304 @@
+"""Identity over GraphQL: users, roles, logging in, and the commands that change them."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ariadne import EnumType, MutationType, ObjectType, QueryType
+
+from kingdom.domain.access import Permission, ReadScope
+from kingdom.domain.identity import (
+    AssignRole,
+    AttachPolicies,
+    Authenticate,
+    ChangePassword,
+    CreateRole,
+    DetachPolicies,
+    DisableUser,
+    RegisterUser,
+    RequestPasswordReset,
+    ResetPassword,
+    RevokeRole,
+    UserStatus,
+)
+from kingdom.domain.shared import Invalid
+from kingdom.entrypoints.graphql import global_ids
+from kingdom.entrypoints.graphql.context import Info, request_context
+from kingdom.entrypoints.graphql.directives import require_write
+from kingdom.entrypoints.graphql.nodes import load_node, policies_from_input
+from kingdom.entrypoints.graphql.pagination import connection, page_request
+from kingdom.services.ports import IssuedToken, RoleView, UserView
+from kingdom.services.resources import ROLES, USERS
+
+query = QueryType()
+mutation = MutationType()
+user = ObjectType("User")
+role = ObjectType("Role")
+user_status = EnumType("UserStatus", UserStatus)
+create_role_payload = ObjectType("CreateRolePayload")
+policies_payloads = [ObjectType("AttachPoliciesPayload"), ObjectType("DetachPoliciesPayload")]
+user_payloads = [
+    ObjectType(name) for name in ("AssignRolePayload", "RevokeRolePayload", "DisableUserPayload")
+]
+
+
+# Objects
+
+
+@user.field("id")
+def resolve_user_id(obj: UserView, *_: Any) -> str:
+    return global_ids.encode("User", obj.id)
+
+
+@user.field("roles")
+async def resolve_user_roles(obj: UserView, info: Info, scope: ReadScope) -> list[RoleView]:
+    loaded = await request_context(info).loaders.roles(scope).load_many(obj.role_codes)
+    return [found for found in loaded if found is not None]
+
+
+@role.field("id")
+def resolve_role_id(obj: RoleView, *_: Any) -> str:
+    return global_ids.encode("Role", obj.code)
+
+
+# Queries
+
+
+@query.field("viewer")
+async def resolve_viewer(_: None, info: Info) -> UserView | None:
+    """The caller, whatever the caller's users:READ grants: one may always see oneself."""
+    context = request_context(info)
+    user_id = context.actor.user_id
+    if user_id is None:
+        return None
+    return await context.loaders.users(ReadScope(all=False, ids=frozenset({user_id}))).load(user_id)
+
+
+@query.field("users")
+async def resolve_users(_: None, info: Info, scope: ReadScope, **arguments: Any) -> dict[str, Any]:
+    request = page_request(**arguments)
+    return connection(await request_context(info).services.users.list(scope, request))
+
+
+@query.field("user")
+async def resolve_user(_: None, info: Info, scope: ReadScope, id: str) -> UserView | None:
+    return await request_context(info).loaders.users(scope).load(global_ids.decode_as(id, "User"))
+
+
+@query.field("roles")
+async def resolve_roles(_: None, info: Info, scope: ReadScope, **arguments: Any) -> dict[str, Any]:
+    request = page_request(**arguments)
+    return connection(await request_context(info).services.roles.list(scope, request))
+
+
+@query.field("role")
+async def resolve_role(_: None, info: Info, scope: ReadScope, id: str) -> RoleView | None:
+    return await request_context(info).loaders.roles(scope).load(global_ids.decode_as(id, "Role"))
+
+
+# Mutations
+
+
+@mutation.field("registerUser")
+async def resolve_register_user(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    user_id = await request_context(info).send(
+        RegisterUser(
+            meta=request_context(info).meta(),
+            email=input["email"],
+            display_name=input["display_name"],
+            password=input["password"],
+        ),
+    )
+    return {"user_id": global_ids.encode("User", user_id)}
+
+
+@mutation.field("login")
+async def resolve_login(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    issued: IssuedToken = await request_context(info).send(
+        Authenticate(
+            meta=request_context(info).meta(), email=input["email"], password=input["password"]
+        ),
+    )
+    return {"access_token": issued.token, "token_type": "Bearer", "expires_at": issued.expires_at}
+
+
+@mutation.field("changePassword")
+async def resolve_change_password(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    actor = context.require_actor()
+    given = input.get("user_id")
+    user_id = global_ids.decode_as(given, "User") if given is not None else actor.user_id
+    assert user_id is not None  # require_actor: not anonymous
+    await request_context(info).send(
+        ChangePassword(
+            meta=context.meta(),
+            actor=actor,
+            user_id=user_id,
+            new_password=input["new_password"],
+            current_password=input.get("current_password"),
+        ),
+    )
+    return {"user_id": global_ids.encode("User", user_id)}
+
+
+@mutation.field("requestPasswordReset")
+async def resolve_request_password_reset(
+    _: None, info: Info, input: dict[str, Any]
+) -> dict[str, Any]:
+    context = request_context(info)
+    await context.send(RequestPasswordReset(meta=context.meta(), email=input["email"]))
+    return {"accepted": True}
+
+
+@mutation.field("resetPassword")
+async def resolve_reset_password(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    await request_context(info).send(
+        ResetPassword(
+            meta=request_context(info).meta(),
+            token=input["token"],
+            new_password=input["new_password"],
+        ),
+    )
+    return {"password_changed": True}
+
+
+@mutation.field("createRole")
+async def resolve_create_role(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    code = await request_context(info).send(
+        CreateRole(
+            meta=context.meta(),
+            actor=context.require_actor(),
+            code=input["code"],
+            name=input["name"],
+            policies=policies_from_input(input["policies"]),
+        ),
+    )
+    return {"role_id": global_ids.encode("Role", code)}
+
+
+@create_role_payload.field("role")
+async def resolve_created_role(
+    obj: dict[str, Any], info: Info, scope: ReadScope
+) -> RoleView | None:
+    code = global_ids.decode_as(obj["role_id"], "Role")
+    return await request_context(info).loaders.roles(scope).load(code)
+
+
+_SUBJECTS: Final = {"User": ("user", USERS), "Role": ("role", ROLES)}
+
+
+def _policy_subject(info: Info, subject_id: str) -> tuple[str, str]:
+    """The subject kind and id of a User or Role global id, once the caller may UPDATE it.
+
+    The resource depends on the id's type, which a static directive cannot
+    express; the check is the directive's own (:func:`require_write`).
+    """
+    type_name, id = global_ids.decode(subject_id)
+    if type_name not in _SUBJECTS:
+        raise Invalid(f"policies attach to a User or a Role, not to a {type_name}")
+    subject, resource = _SUBJECTS[type_name]
+    require_write(info, resource, Permission.UPDATE, id)
+    return subject, id
+
+
+@mutation.field("attachPolicies")
+async def resolve_attach_policies(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    subject, subject_id = _policy_subject(info, input["subject_id"])
+    await request_context(info).send(
+        AttachPolicies(
+            meta=context.meta(),
+            actor=context.require_actor(),
+            subject=subject,  # type: ignore[arg-type]  # checked by _policy_subject
+            subject_id=subject_id,
+            policies=policies_from_input(input["policies"]),
+        ),
+    )
+    return {"subject_id": input["subject_id"]}
+
+
+@mutation.field("detachPolicies")
+async def resolve_detach_policies(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    subject, subject_id = _policy_subject(info, input["subject_id"])
+    await request_context(info).send(
+        DetachPolicies(
+            meta=context.meta(),
+            actor=context.require_actor(),
+            subject=subject,  # type: ignore[arg-type]  # checked by _policy_subject
+            subject_id=subject_id,
+            policies=policies_from_input(input["policies"]),
+        ),
+    )
+    return {"subject_id": input["subject_id"]}
+
+
+for payload in policies_payloads:
+
+    @payload.field("subject")
+    async def resolve_policy_subject(obj: dict[str, Any], info: Info) -> object:
+        return await load_node(info, obj["subject_id"])
+
+
+@mutation.field("assignRole")
+async def resolve_assign_role(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    await request_context(info).send(
+        AssignRole(
+            meta=context.meta(),
+            actor=context.require_actor(),
+            user_id=global_ids.decode_as(input["user_id"], "User"),
+            role_code=global_ids.decode_as(input["role_id"], "Role"),
+        ),
+    )
+    return {"user_id": input["user_id"]}
+
+
+@mutation.field("revokeRole")
+async def resolve_revoke_role(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    await request_context(info).send(
+        RevokeRole(
+            meta=context.meta(),
+            actor=context.require_actor(),
+            user_id=global_ids.decode_as(input["user_id"], "User"),
+            role_code=global_ids.decode_as(input["role_id"], "Role"),
+        ),
+    )
+    return {"user_id": input["user_id"]}
+
+
+@mutation.field("disableUser")
+async def resolve_disable_user(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    await request_context(info).send(
+        DisableUser(
+            meta=context.meta(),
+            actor=context.require_actor(),
+            user_id=global_ids.decode_as(input["user_id"], "User"),
+        ),
+    )
+    return {"user_id": input["user_id"]}
+
+
+for payload in user_payloads:
+
+    @payload.field("user")
+    async def resolve_payload_user(
+        obj: dict[str, Any], info: Info, scope: ReadScope
+    ) -> UserView | None:
+        user_id = global_ids.decode_as(obj["user_id"], "User")
+        return await request_context(info).loaders.users(scope).load(user_id)
+
+
+BINDABLES: Final = (
+    query,
+    mutation,
+    user,
+    role,
+    user_status,
+    create_role_payload,
+    *policies_payloads,
+    *user_payloads,
+)

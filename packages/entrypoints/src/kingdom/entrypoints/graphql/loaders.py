@@ -1,0 +1,138 @@
+"""Per-request batch loaders: every nested lookup of one tick becomes one query.
+
+Resolvers ask for one object at a time (this account's owner, that
+transfer's source); a :class:`DataLoader` collects the keys asked for while
+the executor walks one level of the result, then fetches them with a single
+``by_ids`` call. Loaders live for one request, so their cache never serves
+one caller another caller's view, and each is bound to one read scope: what
+a loader returns is exactly what that scope allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Generic, TypeVar
+
+from kingdom.domain.access import ReadScope
+from kingdom.services.ports import (
+    AccountQueries,
+    AccountView,
+    RoleQueries,
+    RoleView,
+    TransferQueries,
+    TransferView,
+    UserQueries,
+    UserView,
+)
+
+V = TypeVar("V")
+
+BatchFetch = Callable[[Sequence[str]], Awaitable[Mapping[str, V]]]
+
+
+class DataLoader(Generic[V]):
+    """Loads values by key, batching the keys requested in the same event-loop tick.
+
+    A missing key loads as ``None``. Results are cached for the loader's life
+    (one request); a failed batch is not cached, and every caller waiting on
+    it gets the error.
+    """
+
+    def __init__(self, fetch: BatchFetch[V]) -> None:
+        self._fetch = fetch
+        self._cache: dict[str, asyncio.Future[V | None]] = {}
+        self._queue: list[str] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    def load(self, key: str) -> asyncio.Future[V | None]:
+        future = self._cache.get(key)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = self._cache[key] = loop.create_future()
+            self._queue.append(key)
+            if len(self._queue) == 1:
+                # Dispatch once the resolvers already scheduled in this tick
+                # have asked for their keys too.
+                loop.call_soon(self._dispatch)
+        return future
+
+    async def load_many(self, keys: Sequence[str]) -> list[V | None]:
+        return list(await asyncio.gather(*(self.load(key) for key in keys)))
+
+    def _dispatch(self) -> None:
+        keys, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._run(keys))
+        self._running.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, keys: list[str]) -> None:
+        futures = [self._cache[key] for key in keys]
+        try:
+            found = await self._fetch(keys)
+        except BaseException as error:
+            for key, future in zip(keys, futures, strict=True):
+                del self._cache[key]
+                if not future.done():
+                    future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for key, future in zip(keys, futures, strict=True):
+            if not future.done():
+                future.set_result(found.get(key))
+
+
+class Loaders:
+    """The loaders of one request: one per kind of object and read scope."""
+
+    def __init__(
+        self,
+        *,
+        users: UserQueries,
+        roles: RoleQueries,
+        accounts: AccountQueries,
+        transfers: TransferQueries,
+    ) -> None:
+        self._users = users
+        self._roles = roles
+        self._accounts = accounts
+        self._transfers = transfers
+        self._user_loaders: dict[ReadScope, DataLoader[UserView]] = {}
+        self._role_loaders: dict[ReadScope, DataLoader[RoleView]] = {}
+        self._account_loaders: dict[ReadScope, DataLoader[AccountView]] = {}
+        self._transfer_loaders: dict[ReadScope, DataLoader[TransferView]] = {}
+
+    def users(self, scope: ReadScope) -> DataLoader[UserView]:
+        return _loader(self._user_loaders, scope, lambda ids: self._users.by_ids(scope, ids))
+
+    def roles(self, scope: ReadScope) -> DataLoader[RoleView]:
+        return _loader(self._role_loaders, scope, lambda ids: self._roles.by_ids(scope, ids))
+
+    def accounts(self, scope: ReadScope) -> DataLoader[AccountView]:
+        return _loader(self._account_loaders, scope, lambda ids: self._accounts.by_ids(scope, ids))
+
+    def transfers(self, scope: ReadScope) -> DataLoader[TransferView]:
+        """Transfers visible through ``scope``, the caller's *accounts* scope."""
+        return _loader(
+            self._transfer_loaders, scope, lambda ids: self._transfers.by_ids(scope, ids)
+        )
+
+    def clear(self) -> None:
+        """Forget everything loaded: called after each mutation, which may have changed it."""
+        for loaders in (
+            self._user_loaders,
+            self._role_loaders,
+            self._account_loaders,
+            self._transfer_loaders,
+        ):
+            loaders.clear()
+
+
+def _loader(
+    loaders: dict[ReadScope, DataLoader[V]], scope: ReadScope, fetch: BatchFetch[V]
+) -> DataLoader[V]:
+    loader = loaders.get(scope)
+    if loader is None:
+        loader = loaders[scope] = DataLoader(fetch)
+    return loader

@@ -1,0 +1,109 @@
+"""What every context shares: ``Node`` lookups, policies and the ``Action`` enum."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ariadne import EnumType, InterfaceType, ObjectType, QueryType
+
+from kingdom.domain.access import ALL_INSTANCES, Permission, Policy
+from kingdom.domain.shared import Invalid
+from kingdom.entrypoints.graphql import global_ids
+from kingdom.entrypoints.graphql.context import Info, request_context
+from kingdom.entrypoints.graphql.directives import RESOURCE_OF_NODE_TYPE, read_scope
+from kingdom.entrypoints.graphql.loaders import DataLoader
+from kingdom.services.ports import AccountView, RoleView, TransferView, UserView
+
+MAX_NODES: Final = 100
+
+ACTIONS: Final = (Permission.READ, Permission.CREATE, Permission.UPDATE, Permission.DELETE)
+
+query = QueryType()
+node = InterfaceType("Node")
+policy = ObjectType("Policy")
+action = EnumType("Action", {flag.name: flag for flag in ACTIONS if flag.name})
+
+
+@node.type_resolver
+def resolve_node_type(obj: object, *_: Any) -> str:
+    if isinstance(obj, UserView):
+        return "User"
+    if isinstance(obj, RoleView):
+        return "Role"
+    if isinstance(obj, AccountView):
+        return "Account"
+    if isinstance(obj, TransferView):
+        return "Transfer"
+    raise TypeError(f"{type(obj).__name__} is not a Node")
+
+
+@query.field("node")
+async def resolve_node(_: None, info: Info, id: str) -> object | None:
+    return await load_node(info, id)
+
+
+@query.field("nodes")
+async def resolve_nodes(_: None, info: Info, ids: Sequence[str]) -> list[object]:
+    if len(ids) > MAX_NODES:
+        raise Invalid(f"'nodes' takes at most {MAX_NODES} ids")
+    decoded = [global_ids.decode(global_id) for global_id in ids]  # all valid, or nothing
+    # Gathered, so each type's loader fetches all its ids in one query.
+    return list(
+        await asyncio.gather(*(_loader(info, type_name).load(id) for type_name, id in decoded))
+    )
+
+
+async def load_node(info: Info, global_id: str) -> object | None:
+    """The object ``global_id`` names, if the caller may read it (else ``None``)."""
+    type_name, id = global_ids.decode(global_id)
+    return await _loader(info, type_name).load(id)
+
+
+def _loader(info: Info, type_name: str) -> DataLoader[Any]:
+    """The loader for ``type_name`` under the caller's scope on its resource.
+
+    The same scope the typed fields get from ``@needsPermission``: ``node``
+    can reveal nothing that ``accounts`` or ``users`` would not.
+    """
+    loaders = request_context(info).loaders
+    scope = read_scope(info, RESOURCE_OF_NODE_TYPE[type_name])
+    if type_name == "User":
+        return loaders.users(scope)
+    if type_name == "Role":
+        return loaders.roles(scope)
+    if type_name == "Account":
+        return loaders.accounts(scope)
+    return loaders.transfers(scope)
+
+
+@policy.field("actions")
+def resolve_policy_actions(obj: Policy, *_: Any) -> list[Permission]:
+    return [flag for flag in ACTIONS if flag in obj.permissions]
+
+
+@policy.field("selectors")
+def resolve_policy_selectors(obj: Policy, *_: Any) -> list[str]:
+    return sorted(obj.selectors)
+
+
+def policies_from_input(items: Sequence[dict[str, Any]]) -> tuple[Policy, ...]:
+    """``[PolicyInput!]`` as domain policies (``Invalid`` for a bad resource, selector...)."""
+    result = []
+    for item in items:
+        granted = Permission.NONE
+        for flag in item["actions"]:
+            granted |= flag
+        selectors = item.get("selectors")
+        result.append(
+            Policy(
+                item["resource"],
+                granted,
+                frozenset(selectors if selectors is not None else (ALL_INSTANCES,)),
+            )
+        )
+    return tuple(result)
+
+
+BINDABLES: Final = (query, node, policy, action)

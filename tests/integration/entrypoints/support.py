@@ -1,0 +1,237 @@
+"""The GraphQL app in-process on the real SQL stack, and a client that speaks to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import event, select
+from starlette.types import ASGIApp
+
+from integration.adapters.support import schema_database
+from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
+from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
+from kingdom.adapters.ledger.tables import accounts
+from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.outbox import outbox
+from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
+from kingdom.domain.access import Actor, Policy, compile_policies
+from kingdom.domain.identity import RegisterUser
+from kingdom.domain.ledger import Deposit, OpenAccount
+from kingdom.domain.shared import Unauthenticated
+from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
+from kingdom.entrypoints.graphql.global_ids import encode
+from kingdom.entrypoints.http.app import create_app
+from kingdom.services.bootstrap import bootstrap
+from kingdom.services.fakes import (
+    FakeClock,
+    FakePasswordHasher,
+    FakeSecretSource,
+    FakeTokenIssuer,
+    RecordingMailer,
+    RecordingPublisher,
+    SequentialIds,
+    superuser,
+)
+from kingdom.services.messagebus import MessageBus
+from kingdom.services.meta import new_meta
+from kingdom.services.ports import AccountQueries
+from kingdom.services.retry import RetryPolicy
+
+CODEC = CursorCodec(b"graphql-test-cursor-key-01234567")
+PASSWORD = "correct horse battery"
+
+
+async def _no_sleep(seconds: float) -> None:
+    """Retries in tests should not wait."""
+
+
+@dataclass
+class Result:
+    status: int
+    body: dict[str, Any]
+    headers: httpx.Headers
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self.body.get("errors") or [])
+
+    @property
+    def codes(self) -> list[str]:
+        return [error.get("extensions", {}).get("code") for error in self.errors]
+
+
+@dataclass
+class Api:
+    """Kingdom over HTTP, in-process: the real bus and SQL, fakes for secrets and time."""
+
+    database: Database
+    client: httpx.AsyncClient
+    bus: MessageBus
+    clock: FakeClock
+    ids: SequentialIds
+    tokens: FakeTokenIssuer
+    secrets: FakeSecretSource
+    mailer: RecordingMailer
+    actors: dict[str, Actor] = field(default_factory=dict)
+
+    async def authenticate(self, token: str) -> Actor:
+        """Test tokens made by :meth:`token_for`, or tokens the fake issuer gave at login."""
+        if token in self.actors:
+            return self.actors[token]
+        claims = self.tokens.claims(token)
+        if claims is None:
+            raise Unauthenticated("invalid or expired token")
+        return Actor(claims.user_id, claims.context)
+
+    def token_for(self, actor: Actor) -> str:
+        token = f"test-token-{len(self.actors) + 1}"
+        self.actors[token] = actor
+        return token
+
+    def token_with(self, *policies: Policy, user_id: str = "someone") -> str:
+        return self.token_for(Actor(user_id, compile_policies(policies)))
+
+    async def execute(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        token: str | None = None,
+    ) -> Result:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": dict(variables or {})}, headers=headers
+        )
+        return Result(response.status_code, response.json(), response.headers)
+
+    async def ok(
+        self, query: str, variables: Mapping[str, Any] | None = None, *, token: str | None = None
+    ) -> Any:
+        """Execute and insist on success; returns ``data``."""
+        result = await self.execute(query, variables, token=token)
+        assert result.status == 200, result.body
+        assert not result.errors, result.body
+        return result.data
+
+    # Arrangements through the bus (not the API under test).
+
+    async def register(self, email: str, display_name: str = "Someone") -> str:
+        user_id: str = await self.bus.handle(
+            RegisterUser(
+                meta=self.meta(), email=email, display_name=display_name, password=PASSWORD
+            )
+        )
+        return user_id
+
+    async def open_account(self, owner_id: str, balance: int = 0, currency: str = "EUR") -> str:
+        account_id: str = await self.bus.handle(
+            OpenAccount(meta=self.meta(), actor=superuser(), owner_id=owner_id, currency=currency)
+        )
+        if balance:
+            await self.bus.handle(
+                Deposit(meta=self.meta(), actor=superuser(), account_id=account_id, amount=balance)
+            )
+        return account_id
+
+    def meta(self) -> Any:
+        return new_meta(self.clock, self.ids)
+
+    async def account_row(self, account_id: str) -> tuple[int, int]:
+        """(balance, version) as stored."""
+        async with self.database.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(accounts.c.balance, accounts.c.version).where(
+                        accounts.c.id == account_id
+                    )
+                )
+            ).one()
+        return row.balance, row.version
+
+    async def outbox_size(self) -> int:
+        async with self.database.engine.connect() as connection:
+            return len((await connection.execute(select(outbox.c.position))).all())
+
+
+def gid(type_name: str, id: str) -> str:
+    return encode(type_name, id)
+
+
+@asynccontextmanager
+async def running_api(
+    database_url: str,
+    *,
+    debug: bool = False,
+    account_queries: AccountQueries | None = None,
+) -> AsyncIterator[Api]:
+    """The whole HTTP app (health and /graphql) on a fresh database at ``database_url``."""
+    async with schema_database(database_url) as database:
+        clock, ids = FakeClock(), SequentialIds()
+        tokens, secrets, mailer = FakeTokenIssuer(clock), FakeSecretSource(), RecordingMailer()
+        bus = bootstrap(
+            uow_factory=lambda: SqlUnitOfWork(database),
+            dependencies={
+                "clock": clock,
+                "ids": ids,
+                "hasher": FakePasswordHasher(),
+                "tokens": tokens,
+                "secrets": secrets,
+                "mailer": mailer,
+                "publisher": RecordingPublisher(),
+            },
+            retry=RetryPolicy(sleep=_no_sleep),
+        )
+        api: Api
+        services = GraphQLServices(
+            bus=bus,
+            users=SqlUserQueries(database, CODEC, count_totals=True),
+            roles=SqlRoleQueries(database, CODEC, count_totals=True),
+            accounts=account_queries or SqlAccountQueries(database, CODEC, count_totals=True),
+            transfers=SqlTransferQueries(database, CODEC, count_totals=True),
+            clock=clock,
+            ids=ids,
+            authenticate=lambda token: api.authenticate(token),
+        )
+        app: ASGIApp = create_app(create_graphql_app(services, debug=debug))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kingdom.test") as client:
+            api = Api(
+                database=database,
+                client=client,
+                bus=bus,
+                clock=clock,
+                ids=ids,
+                tokens=tokens,
+                secrets=secrets,
+                mailer=mailer,
+            )
+            yield api
+
+
+@asynccontextmanager
+async def counting_statements(api: Api) -> AsyncIterator[list[str]]:
+    """Every SQL statement run on the database while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = api.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def edges_ids(connection: Mapping[str, Any]) -> list[str]:
+    return [edge["node"]["id"] for edge in connection["edges"]]
