@@ -46,20 +46,46 @@ def test_an_invalid_setting_stops_start_up_with_a_message() -> None:
 def test_the_embedded_default_migrates_an_empty_data_dir_and_reuses_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     database = data_dir / "kingdom.db"
-    with run_server(data_dir):
-        pass
+    with run_server(data_dir) as server:
+        server.process.send_signal(signal.SIGINT)
+        server.process.wait(timeout=30)
+        first = server.process.stdout.read().decode() if server.process.stdout else ""
     with sqlite3.connect(database) as db:
         (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
-        db.execute(
-            "INSERT INTO users (id, email, display_name, status, password_hash, policies,"
-            " token_version, version) VALUES ('u-1', 'a@example.org', 'A', 'active', 'x', '[]', 0, 1)"
-        )
     assert revision == "0001"
+    assert f"embedded database {database.resolve()}" in first
+    assert "created the administrator admin@kingdom.local" in first
 
     with run_server(data_dir) as server:
         server.process.send_signal(signal.SIGINT)
         server.process.wait(timeout=30)
-        output = server.process.stdout.read().decode() if server.process.stdout else ""
-    assert f"embedded database {database.resolve()}" in output
+        second = server.process.stdout.read().decode() if server.process.stdout else ""
+    assert "created the administrator" not in second  # the data was reused
     with sqlite3.connect(database) as db:
-        assert db.execute("SELECT email FROM users").fetchall() == [("a@example.org",)]
+        assert db.execute("SELECT email FROM users").fetchall() == [("admin@kingdom.local",)]
+
+
+def test_health_ready_checks_the_database(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
+        response = httpx.get(f"{server.base_url}/health/ready")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_first_start_prints_a_working_admin_login(tmp_path: Path) -> None:
+    with run_server(tmp_path, {"KINGDOM_ADMIN_PASSWORD": "correct horse battery"}) as server:
+        login = httpx.post(
+            f"{server.base_url}/graphql",
+            json={
+                "query": "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+                "variables": {
+                    "i": {"email": "admin@kingdom.local", "password": "correct horse battery"}
+                },
+            },
+        ).json()
+        token = login["data"]["login"]["accessToken"]
+        viewer = httpx.post(
+            f"{server.base_url}/graphql",
+            json={"query": "{ viewer { email } }"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+    assert viewer == {"data": {"viewer": {"email": "admin@kingdom.local"}}}

@@ -11,7 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kingdom.adapters.migrations.runner import MigrationError
 from kingdom.entrypoints import embedded
-from kingdom.entrypoints.http.app import create_app
+from kingdom.entrypoints.admin import ensure_admin
+from kingdom.entrypoints.composition import build
 from kingdom.entrypoints.settings import Settings, SettingsError
 
 
@@ -22,15 +23,40 @@ def main() -> None:
         print(f"kingdom: invalid setting {error}", file=sys.stderr)
         sys.exit(2)
     try:
-        described = asyncio.run(embedded.prepare(settings))
-    except (MigrationError, SQLAlchemyError, OSError) as error:
+        described = asyncio.run(_prepare(settings))
+    except (MigrationError, SQLAlchemyError, OSError, ValueError) as error:
         print(f"kingdom: cannot prepare the database: {error}", file=sys.stderr)
         sys.exit(1)
     print(f"kingdom: data in {settings.data_dir.resolve()}; {described}", file=sys.stderr)
-    print(f"kingdom: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+    print(f"kingdom: serving on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
     # uvicorn installs SIGINT/SIGTERM handlers that drain connections and run
     # the lifespan shutdown, so Ctrl-C stops the server cleanly.
-    uvicorn.run(create_app(), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        "kingdom.entrypoints.asgi:create",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+    )
+
+
+async def _prepare(settings: Settings) -> str:
+    """Migrate the embedded database and create the first administrator, once."""
+    described = await embedded.prepare(settings)
+    kingdom = build(settings)
+    try:
+        admin = await ensure_admin(kingdom, settings.admin_password)
+    finally:
+        await kingdom.database.dispose()
+    if admin is not None:
+        shown = admin.password if admin.generated else "<from KINGDOM_ADMIN_PASSWORD>"
+        print(
+            f"kingdom: created the administrator {admin.email} with password {shown}"
+            + (" (shown once: store it now)" if admin.generated else ""),
+            file=sys.stderr,
+        )
+    return described
 
 
 if __name__ == "__main__":

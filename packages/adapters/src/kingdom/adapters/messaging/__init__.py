@@ -1,0 +1,1 @@
+"""Outgoing messages: e-mail and events for other systems."""

@@ -1,0 +1,60 @@
+"""First start: when no user exists, create an administrator holding every policy.
+
+The administrator is made through the message bus like any other change (so
+the outbox records it). Its password comes from ``KINGDOM_ADMIN_PASSWORD`` or
+is generated and shown once; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from kingdom.domain.access import Actor, Permission, Policy, ReadScope, compile_policies
+from kingdom.domain.identity import AssignRole, CreateRole, RegisterUser
+from kingdom.domain.shared import MessageMeta
+from kingdom.entrypoints.composition import Kingdom
+from kingdom.services.meta import new_meta
+from kingdom.services.ports import PageRequest
+from kingdom.services.resources import ACCOUNTS, ROLES, USERS
+
+ADMIN_EMAIL = "admin@kingdom.local"
+ADMIN_ROLE = "admin"
+EVERYTHING = tuple(Policy.of(resource, Permission.ALL) for resource in (USERS, ROLES, ACCOUNTS))
+
+
+@dataclass(frozen=True)
+class CreatedAdmin:
+    email: str
+    password: str
+    generated: bool
+
+
+async def ensure_admin(kingdom: Kingdom, password: str | None) -> CreatedAdmin | None:
+    """Create the administrator if the user table is empty; ``None`` if users exist."""
+    services = kingdom.services
+    existing = await services.users.list(ReadScope.everything(), PageRequest.first(1))
+    if existing.edges:
+        return None
+    generated = password is None
+    password = password or secrets.token_urlsafe(18)
+    # The bootstrap actor exists only for these two commands, before any user does.
+    system = Actor(None, compile_policies(EVERYTHING))
+
+    def meta() -> MessageMeta:
+        return new_meta(services.clock, services.ids)
+
+    user_id = await kingdom.bus.handle(
+        RegisterUser(
+            meta=meta(), email=ADMIN_EMAIL, display_name="Administrator", password=password
+        )
+    )
+    await kingdom.bus.handle(
+        CreateRole(
+            meta=meta(), actor=system, code=ADMIN_ROLE, name="Administrators", policies=EVERYTHING
+        )
+    )
+    await kingdom.bus.handle(
+        AssignRole(meta=meta(), actor=system, user_id=user_id, role_code=ADMIN_ROLE)
+    )
+    return CreatedAdmin(ADMIN_EMAIL, password, generated)
