@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from e2e.server import run_server
 
 
@@ -89,3 +88,18 @@ def test_the_first_start_prints_a_working_admin_login(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         ).json()
     assert viewer == {"data": {"viewer": {"email": "admin@kingdom.local"}}}
+
+
+def test_configured_cors_origins_may_call_the_api(tmp_path: Path) -> None:
+    origin = "https://app.example.org"
+    with run_server(tmp_path, {"KINGDOM_CORS_ORIGINS": origin}) as server:
+        allowed = httpx.options(
+            f"{server.base_url}/graphql",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+        refused = httpx.options(
+            f"{server.base_url}/graphql",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+    assert allowed.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-origin" not in refused.headers

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.token_states import SqlTokenStates
@@ -119,4 +120,12 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
         await kingdom.database.dispose()
 
     app.router.lifespan_context = lifespan
+    if kingdom.settings.cors_origins:
+        # Bearer tokens travel in a header, not cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(kingdom.settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app
