@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunningServer:
     base_url: str
     process: subprocess.Popen[bytes]
+    _lines: list[bytes] = field(default_factory=list)
+
+    def stop(self) -> str:
+        """Ctrl-C the server, wait for it, and return everything it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=30)
+        return self.output()
+
+    def output(self) -> str:
+        return b"".join(self._lines).decode()
+
+    def _drain(self) -> None:
+        # Read continuously: a server that logs every request would otherwise
+        # fill the pipe and block.
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
 
 
 def free_port() -> int:
@@ -50,24 +70,28 @@ def run_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    base_url = f"http://127.0.0.1:{port}"
+    server = RunningServer(base_url=f"http://127.0.0.1:{port}", process=process)
+    drain = threading.Thread(target=server._drain, daemon=True)
+    drain.start()
     try:
-        _wait_until_live(base_url, process)
-        yield RunningServer(base_url=base_url, process=process)
+        _wait_until_live(server)
+        yield server
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
 
 
-def _wait_until_live(base_url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_live(server: RunningServer) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+        if server.process.poll() is not None:
+            time.sleep(0.2)  # let the drain thread collect the last words
+            raise RuntimeError(
+                f"server exited with {server.process.returncode}:\n{server.output()}"
+            )
         try:
-            if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
+            if httpx.get(f"{server.base_url}/health/live", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -1,10 +1,10 @@
-import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+
 from e2e.server import run_server
 
 
@@ -23,9 +23,8 @@ def test_unknown_route_is_404(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
     with run_server(tmp_path) as server:
-        server.process.send_signal(signal.SIGINT)
-        assert server.process.wait(timeout=30) == 0
-        output = server.process.stdout.read().decode() if server.process.stdout else ""
+        output = server.stop()
+        assert server.process.returncode == 0
     assert "Shutting down" in output
     assert "Traceback" not in output
 
@@ -46,9 +45,7 @@ def test_the_embedded_default_migrates_an_empty_data_dir_and_reuses_it(tmp_path:
     data_dir = tmp_path / "data"
     database = data_dir / "kingdom.db"
     with run_server(data_dir) as server:
-        server.process.send_signal(signal.SIGINT)
-        server.process.wait(timeout=30)
-        first = server.process.stdout.read().decode() if server.process.stdout else ""
+        first = server.stop()
     with sqlite3.connect(database) as db:
         (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
     assert revision == "0001"
@@ -56,9 +53,7 @@ def test_the_embedded_default_migrates_an_empty_data_dir_and_reuses_it(tmp_path:
     assert "created the administrator admin@kingdom.local" in first
 
     with run_server(data_dir) as server:
-        server.process.send_signal(signal.SIGINT)
-        server.process.wait(timeout=30)
-        second = server.process.stdout.read().decode() if server.process.stdout else ""
+        second = server.stop()
     assert "created the administrator" not in second  # the data was reused
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT email FROM users").fetchall() == [("admin@kingdom.local",)]

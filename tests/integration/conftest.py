@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from integration.databases import fresh_postgres, sqlite_url
-
-# CI exports the URL (and KINGDOM_REQUIRE_POSTGRES=1) when Postgres is up;
-# a developer machine falls back to the conventional local server.
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
-            return True
-    except OSError:
-        return False
+from integration.databases import fresh_postgres, postgres_server_or_skip, sqlite_url
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """A libpq-style URL of a reachable PostgreSQL, or the test is skipped.
-
-    With ``KINGDOM_REQUIRE_POSTGRES=1`` (set by CI) an unreachable server
-    fails the test instead, so CI cannot pass with the Postgres tests skipped.
-    """
-    url = os.environ.get("KINGDOM_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
-    if _reachable(url):
-        return url
-    reason = f"no PostgreSQL reachable at {url} (set KINGDOM_TEST_POSTGRES_URL)"
-    if os.environ.get("KINGDOM_REQUIRE_POSTGRES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    """A reachable PostgreSQL server's URL (see :func:`postgres_server_or_skip`)."""
+    return postgres_server_or_skip()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
