@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from e2e.server import run_server
 
 
@@ -98,3 +97,12 @@ def test_configured_cors_origins_may_call_the_api(tmp_path: Path) -> None:
         )
     assert allowed.headers["access-control-allow-origin"] == origin
     assert "access-control-allow-origin" not in refused.headers
+
+
+def test_several_workers_serve_the_same_api(tmp_path: Path) -> None:
+    with run_server(tmp_path, {"KINGDOM_WORKERS": "2"}) as server:
+        answers = [httpx.get(f"{server.base_url}/health/ready") for _ in range(20)]
+        output = server.stop()
+    assert {response.status_code for response in answers} == {200}
+    assert output.count("Started server process") == 2
+    assert "created the administrator" in output  # once, before the workers start
