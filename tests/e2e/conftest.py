@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from integration.databases import fresh_postgres, postgres_server_or_skip
 
+from integration.databases import fresh_postgres, postgres_server_or_skip
 from kingdom.adapters.migrations.runner import upgrade
 
 

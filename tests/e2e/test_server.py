@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import httpx
+
 from e2e.server import run_server
 
 
