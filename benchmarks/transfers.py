@@ -123,7 +123,8 @@ async def main() -> None:
             f"{args.accounts:,} accounts, {args.transfers:,} transfers per row, REPEATABLE READ\n"
         )
         print(
-            f"{'clients':>7} {'seconds':>8} {'transfers/s':>12} {'p50 ms':>8} {'p99 ms':>8}  target"
+            f"{'clients':>7} {'seconds':>8} {'transfers/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'conflicts':>9}  target"
         )
         for clients in (1, 8, 32):
             elapsed, latencies, surfaced = await run(bus, ids, clients, args.transfers // clients)
