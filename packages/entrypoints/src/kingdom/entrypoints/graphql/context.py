@@ -83,6 +83,8 @@ class RequestContext:
 
 
 Info: TypeAlias = GraphQLResolveInfo[RequestContext]
+Resolver: TypeAlias = Callable[..., Awaitable[Any]]
+"""A field resolver built by a factory (several mutations that differ only in their command)."""
 """What resolvers get as ``info``: its ``context`` is the request's :class:`RequestContext`."""
 
 

@@ -23,7 +23,7 @@ from kingdom.domain.identity import (
 )
 from kingdom.domain.shared import Invalid
 from kingdom.entrypoints.graphql import global_ids
-from kingdom.entrypoints.graphql.context import Info, request_context
+from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.directives import require_write
 from kingdom.entrypoints.graphql.nodes import load_node, policies_from_input
 from kingdom.entrypoints.graphql.pagination import connection, page_request
@@ -241,38 +241,32 @@ for payload in policies_payloads:
         return await load_node(info, obj["subject_id"])
 
 
-@mutation.field("assignRole")
-async def resolve_assign_role(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    context = request_context(info)
-    await request_context(info).send(
-        AssignRole(
-            meta=context.meta(),
-            actor=context.require_actor(),
-            user_id=global_ids.decode_as(input["user_id"], "User"),
-            role_code=global_ids.decode_as(input["role_id"], "Role"),
-        ),
-    )
-    return {"user_id": input["user_id"]}
+def _role_membership(command: type[AssignRole] | type[RevokeRole]) -> Resolver:
+    """assignRole and revokeRole: the same input, the same payload, another command."""
+
+    async def resolve(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+        context = request_context(info)
+        await context.send(
+            command(
+                meta=context.meta(),
+                actor=context.require_actor(),
+                user_id=global_ids.decode_as(input["user_id"], "User"),
+                role_code=global_ids.decode_as(input["role_id"], "Role"),
+            ),
+        )
+        return {"user_id": input["user_id"]}
+
+    return resolve
 
 
-@mutation.field("revokeRole")
-async def resolve_revoke_role(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    context = request_context(info)
-    await request_context(info).send(
-        RevokeRole(
-            meta=context.meta(),
-            actor=context.require_actor(),
-            user_id=global_ids.decode_as(input["user_id"], "User"),
-            role_code=global_ids.decode_as(input["role_id"], "Role"),
-        ),
-    )
-    return {"user_id": input["user_id"]}
+mutation.set_field("assignRole", _role_membership(AssignRole))
+mutation.set_field("revokeRole", _role_membership(RevokeRole))
 
 
 @mutation.field("disableUser")
 async def resolve_disable_user(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
     context = request_context(info)
-    await request_context(info).send(
+    await context.send(
         DisableUser(
             meta=context.meta(),
             actor=context.require_actor(),

@@ -16,7 +16,7 @@ from kingdom.domain.ledger import (
     Withdraw,
 )
 from kingdom.entrypoints.graphql import global_ids
-from kingdom.entrypoints.graphql.context import Info, request_context
+from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.pagination import connection, page_request
 from kingdom.services.ports import AccountView, TransferView, UserView
 
@@ -106,34 +106,27 @@ async def resolve_open_account(_: None, info: Info, input: dict[str, Any]) -> di
     return {"account_id": global_ids.encode("Account", account_id)}
 
 
-@mutation.field("deposit")
-async def resolve_deposit(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    context = request_context(info)
-    await context.send(
-        Deposit(
-            meta=context.meta(),
-            actor=context.require_actor(),
-            account_id=global_ids.decode_as(input["account_id"], "Account"),
-            amount=input["amount"],
-            expected_version=input.get("expected_version"),
+def _cash_movement(command: type[Deposit] | type[Withdraw]) -> Resolver:
+    """deposit and withdraw: the same input, the same payload, another command."""
+
+    async def resolve(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+        context = request_context(info)
+        await context.send(
+            command(
+                meta=context.meta(),
+                actor=context.require_actor(),
+                account_id=global_ids.decode_as(input["account_id"], "Account"),
+                amount=input["amount"],
+                expected_version=input.get("expected_version"),
+            )
         )
-    )
-    return {"account_id": input["account_id"]}
+        return {"account_id": input["account_id"]}
+
+    return resolve
 
 
-@mutation.field("withdraw")
-async def resolve_withdraw(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    context = request_context(info)
-    await context.send(
-        Withdraw(
-            meta=context.meta(),
-            actor=context.require_actor(),
-            account_id=global_ids.decode_as(input["account_id"], "Account"),
-            amount=input["amount"],
-            expected_version=input.get("expected_version"),
-        )
-    )
-    return {"account_id": input["account_id"]}
+mutation.set_field("deposit", _cash_movement(Deposit))
+mutation.set_field("withdraw", _cash_movement(Withdraw))
 
 
 @mutation.field("transfer")
