@@ -202,36 +202,28 @@ def _policy_subject(info: Info, subject_id: str) -> tuple[str, str]:
     return subject, id
 
 
-@mutation.field("attachPolicies")
-async def resolve_attach_policies(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    context = request_context(info)
-    subject, subject_id = _policy_subject(info, input["subject_id"])
-    await request_context(info).send(
-        AttachPolicies(
-            meta=context.meta(),
-            actor=context.require_actor(),
-            subject=subject,  # type: ignore[arg-type]  # checked by _policy_subject
-            subject_id=subject_id,
-            policies=policies_from_input(input["policies"]),
-        ),
-    )
-    return {"subject_id": input["subject_id"]}
+def _policy_change(command: type[AttachPolicies] | type[DetachPolicies]) -> Resolver:
+    """attachPolicies and detachPolicies: the same input, the same payload, another command."""
+
+    async def resolve(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+        context = request_context(info)
+        subject, subject_id = _policy_subject(info, input["subject_id"])
+        await context.send(
+            command(
+                meta=context.meta(),
+                actor=context.require_actor(),
+                subject=subject,  # type: ignore[arg-type]  # checked by _policy_subject
+                subject_id=subject_id,
+                policies=policies_from_input(input["policies"]),
+            ),
+        )
+        return {"subject_id": input["subject_id"]}
+
+    return resolve
 
 
-@mutation.field("detachPolicies")
-async def resolve_detach_policies(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    context = request_context(info)
-    subject, subject_id = _policy_subject(info, input["subject_id"])
-    await request_context(info).send(
-        DetachPolicies(
-            meta=context.meta(),
-            actor=context.require_actor(),
-            subject=subject,  # type: ignore[arg-type]  # checked by _policy_subject
-            subject_id=subject_id,
-            policies=policies_from_input(input["policies"]),
-        ),
-    )
-    return {"subject_id": input["subject_id"]}
+mutation.set_field("attachPolicies", _policy_change(AttachPolicies))
+mutation.set_field("detachPolicies", _policy_change(DetachPolicies))
 
 
 for payload in policies_payloads:
