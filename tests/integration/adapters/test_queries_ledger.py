@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event, insert, or_
+from sqlalchemy import delete, insert, or_
 
+from integration.adapters.paging import assert_walk, recording_statements, walk
 from integration.adapters.schema import create_schema
 from kingdom.adapters.identity.tables import users
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
@@ -90,48 +91,11 @@ async def ledger(database_url: str) -> AsyncIterator[Ledger]:
         )
         await connection.execute(insert(accounts), account_rows)
         await connection.execute(insert(transfers), transfer_rows)
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     try:
-        yield Ledger(database, account_rows, transfer_rows, statements)
+        with recording_statements(database.engine) as statements:
+            yield Ledger(database, account_rows, transfer_rows, statements)
     finally:
         await database.dispose()
-
-
-ListPage = Callable[[PageRequest], Awaitable[Page[Any]]]
-
-
-async def walk(list_page: ListPage, size: int, *, forward: bool) -> list[Page[Any]]:
-    """Every page from one end to the other, following cursors."""
-    pages: list[Page[Any]] = []
-    cursor: str | None = None
-    while True:
-        request = PageRequest.first(size, cursor) if forward else PageRequest.last(size, cursor)
-        page = await list_page(request)
-        pages.append(page)
-        if not (page.has_next if forward else page.has_previous):
-            return pages
-        cursor = page.end_cursor if forward else page.start_cursor
-        assert len(pages) <= 200, "the walk does not end"
-
-
-def assert_walk(pages: list[Page[Any]], expected: list[str], size: int, *, forward: bool) -> None:
-    """The pages visit ``expected`` exactly once, in order, with exact flags and totals."""
-    in_order = pages if forward else pages[::-1]
-    assert [item.id for page in in_order for item in page.items] == expected
-    last = len(pages) - 1
-    for n, page in enumerate(pages):
-        assert len(page.items) == (size if n < last else len(expected) - size * last)
-        ahead, behind = n < last, n > 0
-        assert (page.has_next, page.has_previous) == (
-            (ahead, behind) if forward else (behind, ahead)
-        )
-        assert page.total == len(expected)
-        assert len({edge.cursor for edge in page.edges}) == len(page.edges)
 
 
 def account_scopes(ledger: Ledger) -> list[ReadScope]:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
+from sqlalchemy import select
 from starlette.types import ASGIApp
 
+from integration.adapters.paging import recording_statements
 from integration.adapters.support import schema_database
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
@@ -220,17 +221,8 @@ async def running_api(
 @asynccontextmanager
 async def counting_statements(api: Api) -> AsyncIterator[list[str]]:
     """Every SQL statement run on the database while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engine = api.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recording_statements(api.database.engine) as seen:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def edges_ids(connection: Mapping[str, Any]) -> list[str]:
