@@ -43,3 +43,22 @@ def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
             loop.run_until_complete(database.__aexit__(None, None, None))
     finally:
         loop.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show what tests measured (``record_property("measured ...", line)``) after the run.
+
+    Measurements such as timing gaps are reported, never asserted; this puts
+    them where a reader of the test output will see them.
+    """
+    lines = [
+        str(value)
+        for status in ("passed", "failed")
+        for report in terminalreporter.stats.get(status, [])
+        for name, value in getattr(report, "user_properties", [])
+        if name.startswith("measured ")
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "measured")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, select
 
 from integration.adapters.schema import create_schema
+from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.sql.engine import Database, Isolation, create_database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
@@ -24,8 +25,10 @@ from kingdom.services.fakes import (
     RecordingPublisher,
     SequentialIds,
 )
+from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.injection import Handler
 from kingdom.services.messagebus import MessageBus
+from kingdom.services.ports import ThrottlePolicy
 from kingdom.services.meta import new_meta
 from kingdom.services.retry import RetryPolicy
 
@@ -71,6 +74,7 @@ class SqlApp:
     mailer: RecordingMailer = field(default_factory=RecordingMailer)
     secrets: FakeSecretSource = field(default_factory=FakeSecretSource)
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(sleep=_no_sleep))
+    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     bus: MessageBus = field(init=False)
     units_of_work: list[SqlUnitOfWork] = field(default_factory=list)
 
@@ -86,6 +90,8 @@ class SqlApp:
                 "secrets": self.secrets,
                 "mailer": self.mailer,
                 "publisher": self.publisher,
+                "throttle": SqlLoginThrottle(self.database, ThrottlePolicy()),
+                "session_policy": self.session_policy,
             },
             command_handlers={**COMMAND_HANDLERS, **self.extra_commands},
             event_handlers=event_handlers,

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from integration.adapters.paging import recording_statements
 from integration.adapters.support import schema_database
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
+from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
 from kingdom.adapters.ledger.tables import accounts
 from kingdom.adapters.sql.cursors import CursorCodec
@@ -38,9 +39,10 @@ from kingdom.services.fakes import (
     SequentialIds,
     superuser,
 )
+from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.meta import new_meta
-from kingdom.services.ports import AccountQueries
+from kingdom.services.ports import AccountQueries, ThrottlePolicy
 from kingdom.services.retry import RetryPolicy
 
 CODEC = CursorCodec(b"graphql-test-cursor-key-01234567")
@@ -173,6 +175,8 @@ async def running_api(
     *,
     debug: bool = False,
     account_queries: AccountQueries | None = None,
+    throttle_policy: ThrottlePolicy | None = None,
+    session_policy: SessionPolicy | None = None,
 ) -> AsyncIterator[Api]:
     """The whole HTTP app (health and /graphql) on a fresh database at ``database_url``."""
     async with schema_database(database_url) as database:
@@ -188,6 +192,8 @@ async def running_api(
                 "secrets": secrets,
                 "mailer": mailer,
                 "publisher": RecordingPublisher(),
+                "throttle": SqlLoginThrottle(database, throttle_policy or ThrottlePolicy()),
+                "session_policy": session_policy or SessionPolicy(),
             },
             retry=RetryPolicy(sleep=_no_sleep),
         )

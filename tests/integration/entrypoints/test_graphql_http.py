@@ -131,12 +131,12 @@ async def test_an_internal_failure_is_masked_and_logged_with_the_request_id(
                 headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-42"},
             )
 
-    for response, count in ((listing, 1), (lookups, 2)):
+    for response, count, request in ((listing, 1, "req-41"), (lookups, 2, "req-42")):
         body = response.json()
         assert response.status_code == 200
         assert [error["message"] for error in body["errors"]] == ["Internal server error"] * count
         assert [error["extensions"] for error in body["errors"]] == [
-            {"code": "INTERNAL_SERVER_ERROR"}
+            {"code": "INTERNAL_SERVER_ERROR", "requestId": request}
         ] * count
         assert "SELECT" not in response.text
         assert "secret" not in response.text

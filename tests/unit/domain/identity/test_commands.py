@@ -11,6 +11,8 @@ from kingdom.domain.identity import (
     CreateRole,
     DetachPolicies,
     DisableUser,
+    Logout,
+    RefreshAccess,
     RegisterUser,
     RequestPasswordReset,
     ResetPassword,
@@ -38,6 +40,8 @@ def test_every_command_can_be_built_and_is_a_command() -> None:
         AssignRole(meta=META, actor=ACTOR, user_id="u", role_code="ops"),
         RevokeRole(meta=META, actor=ACTOR, user_id="u", role_code="ops"),
         DisableUser(meta=META, actor=ACTOR, user_id="u"),
+        RefreshAccess(meta=META, refresh_token="fam.secret"),
+        Logout(meta=META, refresh_token="fam.secret"),
     ]
     assert all(c.message_id == "cmd-1" for c in commands)
 
@@ -54,6 +58,8 @@ def test_secrets_never_appear_in_a_commands_repr() -> None:
             new_password="s3cret-2",
         ),
         ResetPassword(meta=META, token="s3cret-1", new_password="s3cret-2"),
+        RefreshAccess(meta=META, refresh_token="fam.s3cret-1"),
+        Logout(meta=META, refresh_token="fam.s3cret-1"),
     ]
     for command in commands:
         assert "s3cret" not in repr(command)

@@ -12,6 +12,7 @@ from kingdom.domain.identity import (
     PasswordResetRequested,
     PoliciesAttached,
     PoliciesDetached,
+    RefreshTokenReuseDetected,
     Role,
     RoleAssigned,
     RoleRevoked,
@@ -391,3 +392,27 @@ def test_rehashing_keeps_sessions_and_records_nothing() -> None:
     user = User(id="u-1", email="a@example.org", display_name="A", password_hash="old")
     user.rehash_password("new")
     assert (user.password_hash, user.token_version, user.pending_events) == ("new", 0, ())
+
+
+# -- refresh token reuse --------------------------------------------------------
+
+
+def test_a_refresh_token_reuse_is_recorded_without_changing_the_user() -> None:
+    user = registered()
+    state = copy.deepcopy(vars(user))
+
+    user.report_refresh_token_reuse("fam-1", meta(1))
+
+    assert {k: v for k, v in vars(user).items() if k != "_pending"} == {
+        k: v for k, v in state.items() if k != "_pending"
+    }
+    assert user.pull_events() == [
+        RefreshTokenReuseDetected(meta=meta(1), user_id="u-1", session_id="fam-1")
+    ]
+
+
+def test_a_refresh_token_reuse_needs_the_session_id() -> None:
+    user = registered()
+    with pytest.raises(Invalid):
+        user.report_refresh_token_reuse("", meta(1))
+    assert user.pending_events == ()

@@ -85,14 +85,15 @@ async def test_an_outdated_hash_is_upgraded_at_login_without_voiding_tokens():
     await app.login("ann@example.org")  # the new hash verifies
 
 
-async def test_a_current_hash_is_left_alone_and_nothing_is_written():
+async def test_a_current_hash_is_left_alone():
     app = FakeApp()
-    await app.register("ann@example.org")
-    commits = app.store.commits
+    user_id = await app.register("ann@example.org")
+    stored = app.store.users[user_id].password_hash
 
     await app.login("ann@example.org")
 
-    assert app.store.commits == commits
+    assert app.store.users[user_id].password_hash == stored
+    assert app.store.users[user_id].version == 1  # the user row was not written again
     assert app.hasher.calls["hash"] == 1  # at registration only
 
 

@@ -13,16 +13,17 @@ from datetime import timedelta
 
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.middleware.cors import CORSMiddleware
 
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
+from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
 from kingdom.adapters.messaging.in_process import InProcessPublisher
 from kingdom.adapters.messaging.mail_folder import MailFolder
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
-from kingdom.adapters.security.tokens import HmacKey, JwtTokenIssuer, JwtTokenVerifier, KeySet
+from kingdom.adapters.security.token_cache import CachingTokenVerifier
+from kingdom.adapters.security.tokens import JwtTokenIssuer, JwtTokenVerifier, KeySet
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
@@ -31,11 +32,14 @@ from kingdom.domain.access import Actor
 from kingdom.domain.identity import UserStatus
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
+from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.http.app import create_app
-from kingdom.entrypoints.secrets import derived_key, key_id, signing_secret
+from kingdom.entrypoints.secrets import cursor_key, signing_keys
 from kingdom.entrypoints.settings import Settings
 from kingdom.services.bootstrap import bootstrap
+from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.messagebus import MessageBus
+from kingdom.services.ports import ThrottlePolicy
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,13 @@ class Kingdom:
     database: Database
     bus: MessageBus
     services: GraphQLServices
+    keys: KeySet
+    """The token keys; their public halves are published as the JWKS."""
 
 
 def build(settings: Settings) -> Kingdom:
     database = create_database(settings.database_url)
-    secret = signing_secret(settings)
-    keys = KeySet.single(HmacKey(key_id(secret), secret))
+    keys = signing_keys(settings)
     clock, ids = SystemClock(), UuidIds()
     issuer = JwtTokenIssuer(
         keys,
@@ -60,19 +65,28 @@ def build(settings: Settings) -> Kingdom:
         clock=clock,
         lifetime=timedelta(seconds=settings.token_lifetime_seconds),
     )
-    verifier = JwtTokenVerifier(
-        keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=clock
+    # A repeated bearer skips the signature and claim checks until it expires;
+    # the token_version lookup in `authenticate` still runs on every request.
+    verifier = CachingTokenVerifier(
+        JwtTokenVerifier(
+            keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=clock
+        ),
+        clock=clock,
     )
     bus = bootstrap(
         uow_factory=lambda: SqlUnitOfWork(database),
         dependencies={
             "clock": clock,
             "ids": ids,
-            "hasher": Argon2PasswordHasher(),
+            "hasher": password_hasher(settings),
             "tokens": issuer,
             "secrets": UrlSafeSecrets(),
             "mailer": MailFolder(settings.data_dir / "mail"),
             "publisher": InProcessPublisher(),
+            # In the database: every uvicorn worker sees the same counters.
+            "throttle": SqlLoginThrottle(database, throttle_policy(settings)),
+            "session_policy": session_policy(settings),
+            "reset_token_ttl": timedelta(seconds=settings.reset_token_ttl_seconds),
         },
     )
     token_states = SqlTokenStates(database)
@@ -88,7 +102,7 @@ def build(settings: Settings) -> Kingdom:
             raise Unauthenticated("invalid access token: it was revoked")
         return Actor(token.user_id, token.context)
 
-    cursors = CursorCodec(derived_key(secret, "cursors"))
+    cursors = CursorCodec(cursor_key(keys))
     services = GraphQLServices(
         bus=bus,
         users=SqlUserQueries(database, cursors, count_totals=True),
@@ -99,7 +113,50 @@ def build(settings: Settings) -> Kingdom:
         ids=ids,
         authenticate=authenticate,
     )
-    return Kingdom(settings, database, bus, services)
+    return Kingdom(settings, database, bus, services, keys)
+
+
+def _published(keys: KeySet) -> dict[str, list[dict[str, str]]] | None:
+    """The JWKS to serve, or None when every key is an HS256 secret (nothing is public)."""
+    document = keys.public_jwks()
+    return document if document["keys"] else None
+
+
+def password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    """argon2id with the ``KINGDOM_PASSWORD_*`` costs (raising one rehashes at next login)."""
+    return Argon2PasswordHasher(
+        time_cost=settings.password_time_cost,
+        memory_cost=settings.password_memory_kib,
+        parallelism=settings.password_parallelism,
+    )
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    """The refresh-token family limits (``KINGDOM_REFRESH_*``)."""
+    return SessionPolicy(
+        idle_limit=timedelta(seconds=settings.refresh_idle_seconds),
+        absolute_lifetime=timedelta(seconds=settings.refresh_lifetime_seconds),
+    )
+
+
+def query_limits(settings: Settings) -> QueryLimits:
+    """The GraphQL query limits (``KINGDOM_MAX_QUERY_*``)."""
+    return QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_cost=settings.max_query_cost,
+        max_tokens=settings.max_query_tokens,
+        max_aliases=settings.max_query_aliases,
+    )
+
+
+def throttle_policy(settings: Settings) -> ThrottlePolicy:
+    """The login throttle's limits (``KINGDOM_LOGIN_*``)."""
+    return ThrottlePolicy(
+        account_free_failures=settings.login_account_free_failures,
+        address_free_failures=settings.login_address_free_failures,
+        max_delay=timedelta(seconds=settings.login_max_delay_seconds),
+        quiet_window=timedelta(seconds=settings.login_quiet_seconds),
+    )
 
 
 def asgi_app(kingdom: Kingdom) -> Starlette:
@@ -110,8 +167,15 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
             await connection.execute(text("SELECT 1"))
 
     app = create_app(
-        create_graphql_app(kingdom.services, debug=not kingdom.settings.production),
+        create_graphql_app(
+            kingdom.services,
+            debug=not kingdom.settings.production,
+            production=kingdom.settings.production,
+            limits=query_limits(kingdom.settings),
+        ),
         ready=database_answers,
+        public_keys=_published(kingdom.keys),
+        cors_origins=kingdom.settings.cors_origins,
     )
 
     @contextlib.asynccontextmanager
@@ -120,12 +184,4 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
         await kingdom.database.dispose()
 
     app.router.lifespan_context = lifespan
-    if kingdom.settings.cors_origins:
-        # Bearer tokens travel in a header, not cookies: no credentials mode.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(kingdom.settings.cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-        )
     return app

@@ -1,10 +1,17 @@
-"""The server's one secret, and the keys derived from it.
+"""The token signing keys, and the cursor key derived from them.
 
-Production passes ``KINGDOM_TOKEN_SIGNING_KEY``. In development a random key
-is generated once and kept in the data directory (owner-only), so tokens
-survive restarts without any configuration. Cursor signing uses a key
-derived from the same secret (HMAC with a fixed label), so there is one
-secret to manage and the two uses never share a key.
+Production passes either ``KINGDOM_TOKEN_KEYS_FILE`` (a key ring: rotation by
+kid, HS256/EdDSA/RS256, loaded and checked by the settings) or
+``KINGDOM_TOKEN_SIGNING_KEY`` (one HS256 secret). In development, without
+either, a random secret is generated once and kept in the data directory
+(owner-only), so tokens survive restarts without any configuration.
+
+Cursor signing uses a key derived from the *active* signing key's private
+material (HMAC-SHA256 with a fixed label), so there is no second secret to
+manage and the two uses never share a key. For one HS256 secret this is the
+key Kingdom has always used. Making another key active changes the cursor
+key too: page cursors handed out before are refused (``BAD_USER_INPUT``) and
+clients start paging again, which rotation (rare, planned) can afford.
 """
 
 from __future__ import annotations
@@ -15,9 +22,35 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from kingdom.adapters.security.tokens import HmacKey, KeySet, SigningKey
 from kingdom.entrypoints.settings import Settings
 
 KEY_FILE = "signing.key"
+
+
+def signing_keys(settings: Settings) -> KeySet:
+    """The ring from ``KINGDOM_TOKEN_KEYS_FILE``, or a ring of the one HS256 secret."""
+    if settings.token_keys is not None:
+        return settings.token_keys
+    secret = signing_secret(settings)
+    return KeySet.single(HmacKey(key_id(secret), secret))
+
+
+def cursor_key(keys: KeySet) -> bytes:
+    """The page-cursor HMAC key, derived from the active key's private material."""
+    if keys.active is None:
+        raise ValueError("the key set has no active key to derive the cursor key from")
+    return derived_key(_private_material(keys.active), "cursors")
+
+
+def _private_material(key: SigningKey) -> bytes:
+    if isinstance(key, HmacKey):
+        return key.signing_key
+    # PKCS#8 DER is one fixed encoding of the private key: the same bytes in
+    # every worker and after every restart.
+    return key.signing_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
 
 
 def signing_secret(settings: Settings) -> bytes:

@@ -13,6 +13,7 @@ from kingdom.adapters.migrations.runner import MigrationError
 from kingdom.entrypoints import embedded
 from kingdom.entrypoints.admin import ensure_admin
 from kingdom.entrypoints.composition import build
+from kingdom.entrypoints.log_format import logging_config
 from kingdom.entrypoints.settings import Settings, SettingsError
 
 
@@ -37,7 +38,11 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="info",
+        # Every logger, uvicorn's too, writes JSON lines to stderr; uvicorn's
+        # own access log is off: kingdom.access logs each request once, with
+        # its request id, operation and user.
+        log_config=logging_config("INFO"),
+        access_log=False,
     )
 
 

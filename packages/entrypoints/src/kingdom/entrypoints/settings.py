@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -11,9 +11,17 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
+from kingdom.adapters.security.passwords import (
+    DEFAULT_MEMORY_COST,
+    DEFAULT_PARALLELISM,
+    DEFAULT_TIME_COST,
+)
+from kingdom.adapters.security.tokens import KeySet
 from kingdom.adapters.sql.engine import DatabaseUrlError, parse_database_url
+from kingdom.entrypoints.key_ring import KeyRingError, load_key_ring
 
 PREFIX = "KINGDOM_"
+_YEAR_SECONDS = 365 * 24 * 60 * 60
 DEFAULT_DATA_DIR = Path(".kingdom")
 MIN_SIGNING_KEY_BYTES = 32
 """HS256 needs a key at least as long as its output (RFC 7518 §3.2)."""
@@ -43,12 +51,45 @@ class Settings:
     env: Environment = Environment.DEVELOPMENT
     workers: int = 1
     signing_key: str | None = field(default=None, repr=False)
-    """HS256 secret; ``None`` in development means "generate one and keep it in data_dir"."""
+    """HS256 secret; ``None`` (and no key ring) in development means "generate one and keep
+    it in data_dir"."""
+    token_keys_file: Path | None = None
+    """``KINGDOM_TOKEN_KEYS_FILE``: the key ring (see :mod:`kingdom.entrypoints.key_ring`)."""
+    token_keys: KeySet | None = field(default=None, repr=False, compare=False)
+    """The keys loaded from ``token_keys_file``, checked once here so a bad ring stops the start."""
     token_issuer: str = "kingdom"
     token_audience: str = "kingdom-api"
     token_lifetime_seconds: int = 15 * 60
     cors_origins: tuple[str, ...] = ()
+    max_query_depth: int = 10
+    """Levels of nested fields in a GraphQL operation (fragments followed)."""
+    max_query_cost: int = 5000
+    """Estimated objects a query may resolve (lists weighted by first/last)."""
+    max_query_tokens: int = 2000
+    """Lexical tokens in a GraphQL document (comments limited separately to as many)."""
+    max_query_aliases: int = 15
+    """Aliased fields in a GraphQL document."""
     admin_password: str | None = field(default=None, repr=False)
+    refresh_idle_seconds: int = 24 * 60 * 60
+    """A refresh-token family unused this long is dead (rotation restarts the clock)."""
+    refresh_lifetime_seconds: int = 30 * 24 * 60 * 60
+    """A refresh-token family ends this long after its login at the latest (>= idle)."""
+    reset_token_ttl_seconds: int = 30 * 60
+    """How long a password reset code works."""
+    password_time_cost: int = DEFAULT_TIME_COST
+    """argon2id passes; at least argon2-cffi's default (raising it rehashes at next login)."""
+    password_memory_kib: int = DEFAULT_MEMORY_COST
+    """argon2id memory per hash in KiB; at least argon2-cffi's default."""
+    password_parallelism: int = DEFAULT_PARALLELISM
+    """argon2id lanes; at least argon2-cffi's default."""
+    login_account_free_failures: int = 5
+    """Failed logins per account (e-mail as typed) before delays start."""
+    login_address_free_failures: int = 20
+    """Failed logins per client address before delays start."""
+    login_max_delay_seconds: int = 15 * 60
+    """Cap of the delay, which starts at 1 s and doubles with each further failure."""
+    login_quiet_seconds: int = 15 * 60
+    """A key without failures for this long is forgotten (the limits are soft)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -64,7 +105,8 @@ class Settings:
 
         data_dir = Path(get("DATA_DIR", defaults.data_dir))
         env = _choice("ENV", get("ENV", defaults.env), Environment)
-        signing_key = _signing_key(get("TOKEN_SIGNING_KEY") or None, env)
+        keys_file = Path(get("TOKEN_KEYS_FILE")) if get("TOKEN_KEYS_FILE") else None
+        signing_key = _signing_key(get("TOKEN_SIGNING_KEY") or None, env, keys_file)
         return cls(
             host=_host(get("HOST", defaults.host)),
             port=_port(get("PORT", defaults.port)),
@@ -73,13 +115,42 @@ class Settings:
             env=env,
             workers=_integer("WORKERS", get("WORKERS", defaults.workers), 1, 64),
             signing_key=signing_key,
+            token_keys_file=keys_file,
+            token_keys=None if keys_file is None else _token_keys(keys_file),
             token_issuer=_word("TOKEN_ISSUER", get("TOKEN_ISSUER", defaults.token_issuer)),
             token_audience=_word("TOKEN_AUDIENCE", get("TOKEN_AUDIENCE", defaults.token_audience)),
             token_lifetime_seconds=_integer(
                 "TOKEN_LIFETIME", get("TOKEN_LIFETIME", defaults.token_lifetime_seconds), 60, 86_400
             ),
             cors_origins=_origins(get("CORS_ORIGINS")),
+            **_query_limits(get, defaults),
             admin_password=_admin_password(get("ADMIN_PASSWORD") or None),
+            **_session_settings(get, defaults),
+            **_password_settings(get, defaults),
+            login_account_free_failures=_integer(
+                "LOGIN_ACCOUNT_FREE_FAILURES",
+                get("LOGIN_ACCOUNT_FREE_FAILURES", defaults.login_account_free_failures),
+                0,
+                1_000_000,
+            ),
+            login_address_free_failures=_integer(
+                "LOGIN_ADDRESS_FREE_FAILURES",
+                get("LOGIN_ADDRESS_FREE_FAILURES", defaults.login_address_free_failures),
+                0,
+                1_000_000,
+            ),
+            login_max_delay_seconds=_integer(
+                "LOGIN_MAX_DELAY_SECONDS",
+                get("LOGIN_MAX_DELAY_SECONDS", defaults.login_max_delay_seconds),
+                1,
+                86_400,
+            ),
+            login_quiet_seconds=_integer(
+                "LOGIN_QUIET_SECONDS",
+                get("LOGIN_QUIET_SECONDS", defaults.login_quiet_seconds),
+                1,
+                86_400,
+            ),
         )
 
     @property
@@ -153,11 +224,20 @@ def _word(name: str, value: str) -> str:
     return value
 
 
-def _signing_key(value: str | None, env: Environment) -> str | None:
+def _signing_key(value: str | None, env: Environment, keys_file: Path | None) -> str | None:
+    if value is not None and keys_file is not None:
+        raise SettingsError(
+            "TOKEN_KEYS_FILE",
+            str(keys_file),
+            f"set either it or {PREFIX}TOKEN_SIGNING_KEY, not both (a ring can hold HS256 keys)",
+        )
     if value is None:
-        if env is Environment.PRODUCTION:
+        if env is Environment.PRODUCTION and keys_file is None:
             raise SettingsError(
-                "TOKEN_SIGNING_KEY", "", "required in production (a random secret of 32+ bytes)"
+                "TOKEN_SIGNING_KEY",
+                "",
+                "required in production (a random secret of 32+ bytes), "
+                f"or a key ring in {PREFIX}TOKEN_KEYS_FILE",
             )
         return None
     if len(value.encode()) < MIN_SIGNING_KEY_BYTES:
@@ -167,6 +247,74 @@ def _signing_key(value: str | None, env: Environment) -> str | None:
             f"too short: use at least {MIN_SIGNING_KEY_BYTES} bytes",
         )
     return value
+
+
+def _token_keys(path: Path) -> KeySet:
+    try:
+        return load_key_ring(path)
+    except KeyRingError as error:
+        raise SettingsError("TOKEN_KEYS_FILE", str(path), str(error)) from None
+
+
+_QUERY_LIMIT_RANGES: dict[str, tuple[str, int, int]] = {
+    "max_query_depth": ("MAX_QUERY_DEPTH", 1, 100),
+    "max_query_cost": ("MAX_QUERY_COST", 1, 10_000_000),
+    "max_query_tokens": ("MAX_QUERY_TOKENS", 10, 1_000_000),
+    "max_query_aliases": ("MAX_QUERY_ALIASES", 0, 10_000),
+}
+
+
+def _query_limits(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
+    """The GraphQL query limits, ``KINGDOM_MAX_QUERY_{DEPTH,COST,TOKENS,ALIASES}``."""
+    return {
+        field_name: _integer(name, get(name, getattr(defaults, field_name)), low, high)
+        for field_name, (name, low, high) in _QUERY_LIMIT_RANGES.items()
+    }
+
+
+def _session_settings(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
+    idle = _integer(
+        "REFRESH_IDLE_SECONDS",
+        get("REFRESH_IDLE_SECONDS", defaults.refresh_idle_seconds),
+        60,
+        _YEAR_SECONDS,
+    )
+    lifetime_text = get("REFRESH_LIFETIME_SECONDS", defaults.refresh_lifetime_seconds)
+    lifetime = _integer("REFRESH_LIFETIME_SECONDS", lifetime_text, 60, _YEAR_SECONDS)
+    if lifetime < idle:
+        raise SettingsError(
+            "REFRESH_LIFETIME_SECONDS",
+            lifetime_text,
+            f"must be at least {PREFIX}REFRESH_IDLE_SECONDS ({idle})",
+        )
+    return {
+        "refresh_idle_seconds": idle,
+        "refresh_lifetime_seconds": lifetime,
+        # As low as 1 s, so an end-to-end test can watch a code expire.
+        "reset_token_ttl_seconds": _integer(
+            "RESET_TOKEN_TTL_SECONDS",
+            get("RESET_TOKEN_TTL_SECONDS", defaults.reset_token_ttl_seconds),
+            1,
+            86_400,
+        ),
+    }
+
+
+def _password_settings(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
+    """argon2id costs: never below argon2-cffi's defaults, so no setting weakens hashing."""
+    limits = {
+        "password_time_cost": ("PASSWORD_TIME_COST", DEFAULT_TIME_COST, 100),
+        "password_memory_kib": ("PASSWORD_MEMORY_KIB", DEFAULT_MEMORY_COST, 4 * 1024 * 1024),
+        "password_parallelism": ("PASSWORD_PARALLELISM", DEFAULT_PARALLELISM, 64),
+    }
+    values = {}
+    for field_name, (name, floor, ceiling) in limits.items():
+        text = get(name, getattr(defaults, field_name))
+        number = _integer(name, text, 1, ceiling)
+        if number < floor:
+            raise SettingsError(name, text, f"expected at least argon2-cffi's default {floor}")
+        values[field_name] = number
+    return values
 
 
 def _origins(value: str) -> tuple[str, ...]:

@@ -25,11 +25,13 @@ EVENT_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = relay.EVENT_HANDLERS
 """Reactions to committed events."""
 
 DEPENDENCY_NAMES: frozenset[str] = frozenset(
-    {"clock", "ids", "hasher", "tokens", "secrets", "mailer", "publisher"}
+    {"clock", "ids", "hasher", "tokens", "secrets", "mailer", "publisher", "throttle", "session_policy"}
 )
 """What the default handlers ask for besides ``uow`` (see :mod:`kingdom.services.ports`):
 ``clock: Clock``, ``ids: IdGenerator``, ``hasher: PasswordHasher``, ``tokens: TokenIssuer``,
-``secrets: SecretSource``, ``mailer: Mailer``, ``publisher: ExternalPublisher``."""
+``secrets: SecretSource``, ``mailer: Mailer``, ``publisher: ExternalPublisher``,
+``throttle: LoginThrottle``, ``session_policy: SessionPolicy``
+(:mod:`kingdom.services.identity.sessions`)."""
 
 
 def bootstrap(

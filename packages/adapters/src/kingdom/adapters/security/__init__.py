@@ -6,6 +6,7 @@ and the clock are handed in by the composition root.
 
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
+from kingdom.adapters.security.token_cache import CachingTokenVerifier, TokenVerifier
 from kingdom.adapters.security.tokens import (
     DEFAULT_LEEWAY,
     DEFAULT_LIFETIME,
@@ -14,6 +15,7 @@ from kingdom.adapters.security.tokens import (
     JwtTokenIssuer,
     JwtTokenVerifier,
     KeySet,
+    RsaKey,
     SigningKey,
     VerifiedToken,
 )
@@ -22,12 +24,15 @@ __all__ = [
     "DEFAULT_LEEWAY",
     "DEFAULT_LIFETIME",
     "Argon2PasswordHasher",
+    "CachingTokenVerifier",
     "Ed25519Key",
     "HmacKey",
     "JwtTokenIssuer",
     "JwtTokenVerifier",
     "KeySet",
+    "RsaKey",
     "SigningKey",
+    "TokenVerifier",
     "UrlSafeSecrets",
     "VerifiedToken",
 ]

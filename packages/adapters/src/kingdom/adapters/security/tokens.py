@@ -14,8 +14,10 @@ A token is a JWS in compact form, signed by the *active* key of a
 Rotating keys: :meth:`KeySet.rotate` makes a new key the signer and keeps the
 old one (*retired*) so tokens it signed stay valid until they expire;
 :meth:`KeySet.remove` then drops it. A key's algorithm is fixed by its type
-(``HmacKey`` -> HS256, ``Ed25519Key`` -> EdDSA) and the verifier pins it per
-``kid``; the token's own ``alg`` header never chooses.
+(``HmacKey`` -> HS256, ``Ed25519Key`` -> EdDSA, ``RsaKey`` -> RS256) and the
+verifier pins it per ``kid``; the token's own ``alg`` header never chooses.
+The public halves of the asymmetric keys form the JWKS document
+(:meth:`KeySet.public_jwks`) other services verify tokens with.
 
 Every rejection raises :class:`kingdom.domain.shared.Unauthenticated`.
 """
@@ -28,12 +30,17 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Final, NoReturn
+from typing import Any, ClassVar, Final, Generic, NoReturn, Self, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.rsa import (
+    RSAPrivateKey,
+    RSAPublicKey,
+    generate_private_key,
 )
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -42,7 +49,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 from jwt.algorithms import HMACAlgorithm
-from jwt.utils import base64url_encode
+from jwt.utils import base64url_encode, to_base64url_uint
 
 from kingdom.domain.access import PolicyContext
 from kingdom.domain.shared import Invalid, Unauthenticated
@@ -55,6 +62,9 @@ MAX_LEEWAY: Final = timedelta(minutes=5)
 
 MIN_HMAC_SECRET_BYTES: Final = 32
 """HS256 needs a secret at least as long as its 256-bit output (RFC 7518 §3.2)."""
+
+MIN_RSA_BITS: Final = 2048
+"""RS256 keys below 2048 bits are refused (RFC 7518 §3.3; NIST SP 800-57)."""
 
 MAX_TOKEN_LENGTH: Final = 16 * 1024
 """Longer strings are refused before any parsing."""
@@ -121,67 +131,121 @@ class HmacKey:
         return f"HmacKey(kid={self.kid!r}, secret=<{len(self._secret)} bytes>)"
 
 
-class Ed25519Key:
-    """An EdDSA (Ed25519) key: a private key signs and verifies, a public one only verifies."""
+PrivateT = TypeVar("PrivateT", Ed25519PrivateKey, RSAPrivateKey)
+PublicT = TypeVar("PublicT", Ed25519PublicKey, RSAPublicKey)
 
-    algorithm: ClassVar[str] = "EdDSA"
+
+class _KeyPair(Generic[PrivateT, PublicT]):
+    """An asymmetric key: a private key signs and verifies, a public one only verifies.
+
+    Subclasses say which cryptography key types they take (``_split``) and how
+    the public half looks as a JWK (``_public_members``).
+    """
+
+    algorithm: ClassVar[str]
     __slots__ = ("_private_key", "kid", "public_key")
 
     kid: str
-    public_key: Ed25519PublicKey
-    _private_key: Ed25519PrivateKey | None
+    public_key: PublicT
+    _private_key: PrivateT | None
 
-    def __init__(self, kid: str, key: Ed25519PrivateKey | Ed25519PublicKey | str | bytes) -> None:
+    def __init__(self, kid: str, key: PrivateT | PublicT | str | bytes) -> None:
         """``key`` is a cryptography key object or its PEM text (unencrypted)."""
         self.kid = _valid_kid(kid)
         loaded = _load_pem(key) if isinstance(key, str | bytes) else key
-        if isinstance(loaded, Ed25519PrivateKey):
-            self._private_key = loaded
-            self.public_key = loaded.public_key()
-        elif isinstance(loaded, Ed25519PublicKey):
-            self._private_key = None
-            self.public_key = loaded
-        else:
-            raise ValueError(f"key {kid!r} is not an Ed25519 key")
+        self._private_key, self.public_key = self._split(kid, loaded)
 
     @classmethod
-    def generate(cls, kid: str) -> Ed25519Key:
-        """A fresh private key (from cryptography's CSPRNG)."""
-        return cls(kid, Ed25519PrivateKey.generate())
+    def _split(cls, kid: str, loaded: object) -> tuple[PrivateT | None, PublicT]:
+        raise NotImplementedError
 
-    def public(self) -> Ed25519Key:
+    def _public_members(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def public(self) -> Self:
         """This key without its private half: verifies only."""
-        return Ed25519Key(self.kid, self.public_key)
+        return type(self)(self.kid, self.public_key)
 
     @property
     def can_sign(self) -> bool:
         return self._private_key is not None
 
     @property
-    def signing_key(self) -> Ed25519PrivateKey:
+    def signing_key(self) -> PrivateT:
         if self._private_key is None:
             raise ValueError(f"key {self.kid!r} is a public key and cannot sign")
         return self._private_key
 
     @property
-    def verifying_key(self) -> Ed25519PublicKey:
+    def verifying_key(self) -> PublicT:
         return self.public_key
 
     def public_jwk(self) -> dict[str, str]:
-        """The public half as a JWK (RFC 8037), ready for a JWKS document."""
-        raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": base64url_encode(raw).decode("ascii"),
-            "kid": self.kid,
-            "alg": self.algorithm,
-            "use": "sig",
-        }
+        """The public half as a JWK (RFC 7517), ready for a JWKS document."""
+        return {**self._public_members(), "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
     def __repr__(self) -> str:
         kind = "private" if self.can_sign else "public"
-        return f"Ed25519Key(kid={self.kid!r}, {kind})"
+        return f"{type(self).__name__}(kid={self.kid!r}, {kind})"
+
+
+class Ed25519Key(_KeyPair[Ed25519PrivateKey, Ed25519PublicKey]):
+    """An EdDSA (Ed25519) key."""
+
+    algorithm: ClassVar[str] = "EdDSA"
+    __slots__ = ()
+
+    @classmethod
+    def generate(cls, kid: str) -> Ed25519Key:
+        """A fresh private key (from cryptography's CSPRNG)."""
+        return cls(kid, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def _split(cls, kid: str, loaded: object) -> tuple[Ed25519PrivateKey | None, Ed25519PublicKey]:
+        if isinstance(loaded, Ed25519PrivateKey):
+            return loaded, loaded.public_key()
+        if isinstance(loaded, Ed25519PublicKey):
+            return None, loaded
+        raise ValueError(f"key {kid!r} is not an Ed25519 key")
+
+    def _public_members(self) -> dict[str, str]:
+        # RFC 8037: an octet key pair holding the raw 32-byte public key.
+        raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": base64url_encode(raw).decode("ascii")}
+
+
+class RsaKey(_KeyPair[RSAPrivateKey, RSAPublicKey]):
+    """An RS256 (RSASSA-PKCS1-v1_5 with SHA-256) key of at least 2048 bits."""
+
+    algorithm: ClassVar[str] = "RS256"
+    __slots__ = ()
+
+    @classmethod
+    def generate(cls, kid: str, bits: int = 3072) -> RsaKey:
+        """A fresh private key; 3072 bits by default (NIST's choice past 2030)."""
+        return cls(kid, generate_private_key(public_exponent=65537, key_size=bits))
+
+    @classmethod
+    def _split(cls, kid: str, loaded: object) -> tuple[RSAPrivateKey | None, RSAPublicKey]:
+        if isinstance(loaded, RSAPrivateKey):
+            private, public = loaded, loaded.public_key()
+        elif isinstance(loaded, RSAPublicKey):
+            private, public = None, loaded
+        else:
+            raise ValueError(f"key {kid!r} is not an RSA key")
+        if public.key_size < MIN_RSA_BITS:
+            raise ValueError(
+                f"key {kid!r} has {public.key_size} bits; RS256 needs at least {MIN_RSA_BITS}"
+            )
+        return private, public
+
+    def _public_members(self) -> dict[str, str]:
+        numbers = self.public_key.public_numbers()
+        return {
+            "kty": "RSA",
+            "n": to_base64url_uint(numbers.n).decode("ascii"),
+            "e": to_base64url_uint(numbers.e).decode("ascii"),
+        }
 
 
 def _load_pem(pem: str | bytes) -> object:
@@ -194,7 +258,8 @@ def _load_pem(pem: str | bytes) -> object:
         raise ValueError(f"cannot load the PEM key: {error}") from None
 
 
-SigningKey = HmacKey | Ed25519Key
+SigningKey = HmacKey | Ed25519Key | RsaKey
+"""Any key a :class:`KeySet` holds."""
 
 
 class KeySet:
@@ -267,11 +332,12 @@ class KeySet:
         return KeySet((k for k in self._keys.values() if k.kid != kid), active=self._active)
 
     def public_jwks(self) -> dict[str, list[dict[str, str]]]:
-        """The JWKS document (RFC 7517) of the EdDSA keys, for ``/.well-known/jwks.json``.
+        """The JWKS document (RFC 7517) of the asymmetric keys, active and retired.
 
-        HS256 secrets are never listed: they are not public.
+        Served at ``/.well-known/jwks.json``. HS256 secrets are never listed:
+        they are not public; a set of HS256 keys only gives ``{"keys": []}``.
         """
-        return {"keys": [key.public_jwk() for key in self if isinstance(key, Ed25519Key)]}
+        return {"keys": [key.public_jwk() for key in self if not isinstance(key, HmacKey)]}
 
     def __repr__(self) -> str:
         return f"KeySet(kids={self.kids!r}, active={self._active!r})"

@@ -195,6 +195,7 @@ EVENTS = EventCodec(
         EventSchema("identity.RoleAssigned", identity.RoleAssigned),
         EventSchema("identity.RoleRevoked", identity.RoleRevoked),
         EventSchema("identity.UserDisabled", identity.UserDisabled),
+        EventSchema("identity.RefreshTokenReuseDetected", identity.RefreshTokenReuseDetected),
         EventSchema("ledger.AccountOpened", ledger.AccountOpened),
         EventSchema("ledger.FundsDeposited", ledger.FundsDeposited),
         EventSchema("ledger.FundsWithdrawn", ledger.FundsWithdrawn),

@@ -26,6 +26,22 @@ class RegisterUser(Command):
 class Authenticate(Command):
     email: str
     password: str = field(repr=False)
+    client_address: str | None = None
+    """Where the attempt comes from (an IP address), for throttling per address; None if unknown."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshAccess(Command):
+    """Trade a refresh token for a new access token and a new refresh token (rotation)."""
+
+    refresh_token: str = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Logout(Command):
+    """End the session (family) a refresh token belongs to."""
+
+    refresh_token: str = field(repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,6 +38,18 @@ class PasswordResetRequested(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RefreshTokenReuseDetected(Event):
+    """A refresh token that was already rotated away came back: probably a stolen copy.
+
+    A security event. The session family it belongs to was revoked, so the
+    thief and the user alike must log in again. Names the family by id only.
+    """
+
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RoleCreated(Event):
     role_code: str
     name: str

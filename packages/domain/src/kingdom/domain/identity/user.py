@@ -21,6 +21,7 @@ from kingdom.domain.identity.errors import UserDisabledError
 from kingdom.domain.identity.events import (
     PasswordChanged,
     PasswordResetRequested,
+    RefreshTokenReuseDetected,
     RoleAssigned,
     RoleRevoked,
     UserDisabled,
@@ -134,6 +135,16 @@ class User(PolicyHolder):
                 meta=meta, user_id=self.id, token_id=token_id, expires_at=expires_at
             )
         )
+
+    def report_refresh_token_reuse(self, session_id: str, meta: MessageMeta) -> None:
+        """Record that an already-used refresh token of the user's session ``session_id`` came back.
+
+        A security fact about the user's account; it changes no state (the
+        session, a separate record, is revoked by the caller).
+        """
+        if not session_id:
+            raise Invalid("a refresh session needs an id")
+        self._record(RefreshTokenReuseDetected(meta=meta, user_id=self.id, session_id=session_id))
 
     def assign_role(self, role: Role, meta: MessageMeta) -> None:
         """Give the user ``role``; assigning a role already held is a Conflict.

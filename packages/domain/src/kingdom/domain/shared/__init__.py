@@ -8,6 +8,7 @@ from kingdom.domain.shared.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     Unauthenticated,
 )
 from kingdom.domain.shared.messages import Command, Event, Message, MessageMeta
@@ -24,5 +25,6 @@ __all__ = [
     "Message",
     "MessageMeta",
     "NotFound",
+    "RateLimited",
     "Unauthenticated",
 ]

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     INVALID = "INVALID"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class DomainError(Exception):
@@ -52,3 +53,17 @@ class Unauthenticated(DomainError):
     """Credentials are missing, wrong, or belong to an account that may not log in."""
 
     code = ErrorCode.UNAUTHENTICATED
+
+
+class RateLimited(DomainError):
+    """Too many failed attempts lately: try again in ``retry_after_seconds``.
+
+    Refused before the request is even looked at, so the answer says nothing
+    about the credentials (a right password is refused the same way).
+    """
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"too many failed attempts; try again in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds

@@ -1,38 +1,52 @@
 """The GraphQL ASGI app: one operation per POST, JSON in and out.
 
 Before anything executes, the request must be one JSON object holding a
-GraphQL operation (batches are refused), and its credentials must be valid:
-a bad body is a 400, a bad or refused token a 401, each with a GraphQL-shaped
-error and a code. Every response carries the request's ``X-Request-ID``,
-which is also in the log line of any internal error.
+GraphQL operation (batches are refused), the document must be valid and
+within the query limits (parsed and validated once per distinct text, see
+:mod:`.documents`), and the credentials must be valid: a bad body is a 400
+(413 when too large), a refused document a 400, a bad or refused token a
+401, each with a GraphQL-shaped error and a code. Every response carries the
+request's ``X-Request-ID`` (set by the HTTP layer's access log middleware),
+which is also in the log line of any internal error and in its response.
+
+Production mode refuses introspection, serves no explorer, and strips
+"Did you mean ...?" hints from error messages.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import orjson
+from ariadne import graphql as run_graphql
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLHTTPHandler
 from ariadne.explorer import ExplorerGraphiQL, ExplorerHttp405
+from ariadne.types import GraphQLResult
+from graphql import GraphQLError, GraphQLSchema
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql.context import ContextFactory, GraphQLServices, request_id
+from kingdom.entrypoints.graphql.documents import DocumentPreparer, PreparedDocument
 from kingdom.entrypoints.graphql.errors import (
     BAD_REQUEST,
     INTERNAL_MESSAGE,
     INTERNAL_SERVER_ERROR,
     UNAUTHENTICATED,
-    ErrorLog,
     QuietAriadneLogger,
+    RequestErrors,
     error_body,
     format_error,
 )
+from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.graphql.schema import build_schema
+from kingdom.entrypoints.http.access_log import note_operation, note_user
+from kingdom.entrypoints.http.responses import OrjsonResponse
 
 logger = logging.getLogger("kingdom.entrypoints.graphql")
 
@@ -41,23 +55,38 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_graphql_app(
-    services: GraphQLServices, *, debug: bool, introspection: bool = True
+    services: GraphQLServices,
+    *,
+    debug: bool = False,
+    production: bool = False,
+    limits: QueryLimits | None = None,
+    schema: GraphQLSchema | None = None,
 ) -> GraphQL:
     """The GraphQL API over ``services``, as an ASGI app to mount at ``/graphql``.
 
-    ``debug`` serves the GraphiQL explorer on GET (otherwise GET is a 405);
-    error responses are the same either way. ``introspection=False`` refuses
-    schema introspection queries.
+    ``debug`` serves the GraphiQL explorer on GET (otherwise GET is a 405).
+    ``production`` refuses introspection, hides suggestions and never serves
+    the explorer. Error responses are otherwise the same either way.
+    ``schema`` replaces the built one (tests bind their own resolvers).
+    Everything that does not depend on the request (schema, rules, cost map,
+    document cache) is built here, once.
     """
+    schema = schema if schema is not None else build_schema()
+    documents = DocumentPreparer(
+        schema,
+        limits or QueryLimits(),
+        introspection=not production,
+        hide_suggestions=production,
+    )
+    explorer = debug and not production
     return GraphQL(
-        build_schema(),
+        schema,
         context_value=ContextFactory(services),
-        debug=debug,
-        introspection=introspection,
-        explorer=ExplorerGraphiQL() if debug else ExplorerHttp405(),
+        introspection=not production,  # ariadne's switch for the explorer on GET
+        explorer=ExplorerGraphiQL() if explorer else ExplorerHttp405(),
         error_formatter=format_error,
         logger=QuietAriadneLogger(),
-        http_handler=OperationHandler(extensions=[ErrorLog]),
+        http_handler=OperationHandler(documents, hide_suggestions=production),
     )
 
 
@@ -69,7 +98,17 @@ class BadRequest(Exception):
 
 
 class OperationHandler(GraphQLHTTPHandler):
-    """ariadne's HTTP handler, stricter about what it accepts and who is asking."""
+    """ariadne's HTTP handler, stricter about what it accepts and who is asking.
+
+    It validates with its own :class:`DocumentPreparer` (cached, with the
+    query limits) and hands ariadne the validated document, so ariadne
+    neither parses nor validates again.
+    """
+
+    def __init__(self, documents: DocumentPreparer, *, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.documents = documents
+        self.hide_suggestions = hide_suggestions
 
     async def graphql_http_server(self, request: Request) -> Response:
         rid = request_id(request)
@@ -77,6 +116,19 @@ class OperationHandler(GraphQLHTTPHandler):
             data = await read_operation(request)
         except BadRequest as error:
             return _refusal(error.status, error.message, BAD_REQUEST, rid)
+        prepared = self.documents.prepare(data["query"])
+        operation = prepared.operation(data.get("operationName"))
+        if operation is not None:
+            note_operation(request, operation.name, operation.type)
+        errors = RequestErrors(rid, hide_suggestions=self.hide_suggestions)
+        refused = prepared.errors or self.documents.variable_errors(
+            prepared, data.get("variables")
+        )
+        if refused:
+            # Nothing runs for a refused document, not even authentication.
+            return await self.create_json_response(
+                request, {"errors": [errors(error) for error in refused]}, False
+            )
         try:
             context = await self.get_context_for_request(request, data)
         except Unauthenticated as error:
@@ -92,10 +144,32 @@ class OperationHandler(GraphQLHTTPHandler):
             return _refusal(
                 HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, rid
             )
-        success, result = await self.execute_graphql_query(request, data, context_value=context)
-        response = await self.create_json_response(request, result, success)
-        response.headers["X-Request-ID"] = rid
-        return response
+        actor = getattr(context, "actor", None)
+        if actor is not None and not actor.is_anonymous:
+            note_user(request, actor.user_id)
+        success, result = await self.execute_prepared(data, prepared, context, errors)
+        return await self.create_json_response(request, result, success)
+
+    async def execute_prepared(
+        self,
+        data: Mapping[str, Any],
+        prepared: PreparedDocument,
+        context: Any,
+        errors: RequestErrors,
+    ) -> GraphQLResult:
+        """Run a valid document through ariadne, which skips parsing and validating it."""
+        assert self.schema is not None, "configured by the GraphQL app"
+        return await run_graphql(
+            self.schema,
+            data,
+            context_value=context,
+            query_document=prepared.document,
+            query_validator=_already_validated,
+            error_formatter=errors,
+            logger=self.logger,
+            # Passed on to graphql-core's execute: no hints in variable errors either.
+            hide_suggestions=self.hide_suggestions,
+        )
 
     async def create_json_response(
         self, request: Request, result: dict[str, Any], success: bool
@@ -110,7 +184,12 @@ class OperationHandler(GraphQLHTTPHandler):
         """
         errors = result.get("errors") or ()
         ran = success or result.get("data") is not None or any("path" in e for e in errors)
-        return JSONResponse(result, status_code=HTTPStatus.OK if ran else HTTPStatus.BAD_REQUEST)
+        return OrjsonResponse(result, status_code=HTTPStatus.OK if ran else HTTPStatus.BAD_REQUEST)
+
+
+def _already_validated(*_: Any, **__: Any) -> list[GraphQLError]:
+    """ariadne's ``query_validator``: the preparer has validated the document already."""
+    return []
 
 
 async def read_operation(request: Request) -> dict[str, Any]:
@@ -125,14 +204,19 @@ async def read_operation(request: Request) -> dict[str, Any]:
         raise BadRequest(
             "send the operation as application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE
         )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest("the request body is too large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise BadRequest("the request body is too large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        data = orjson.loads(body)
+    # Also invalid UTF-8 and nesting past orjson's limit. Integers beyond 64
+    # bits come back as floats, which every Int and Amount input refuses.
+    except orjson.JSONDecodeError:
         raise BadRequest("the request body is not valid JSON") from None
     if isinstance(data, list):
         raise BadRequest("batched operations are not supported: send one operation per request")
@@ -153,9 +237,5 @@ def _refusal(
     code: str,
     rid: str,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        error_body(message, code, rid),
-        status_code=status,
-        headers={"X-Request-ID": rid, **(headers or {})},
-    )
+) -> Response:
+    return OrjsonResponse(error_body(message, code, rid), status_code=status, headers=headers)

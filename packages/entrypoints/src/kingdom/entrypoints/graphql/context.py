@@ -63,6 +63,9 @@ class RequestContext:
     actor: Actor
     loaders: Loaders
     request_id: str
+    client_address: str | None = None
+    """The peer's IP address (``request.client.host``: the proxy's, unless uvicorn
+    trusts its ``X-Forwarded-For``); ``None`` when the server cannot tell."""
 
     def require_actor(self) -> Actor:
         """The caller, who must have presented a token."""
@@ -135,6 +138,7 @@ class ContextFactory:
                 transfers=services.transfers,
             ),
             request_id=request_id(connection),
+            client_address=connection.client.host if connection.client else None,
         )
 
     async def _actor(self, header: str | None) -> Actor:

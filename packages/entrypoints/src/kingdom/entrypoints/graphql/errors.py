@@ -9,10 +9,9 @@ whole story under the same request id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
 from typing import Any, Final
 
-from ariadne.types import Extension
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from kingdom.domain.ledger import InsufficientFunds
@@ -22,6 +21,7 @@ from kingdom.domain.shared import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     Unauthenticated,
 )
 
@@ -32,11 +32,23 @@ FORBIDDEN: Final = "FORBIDDEN"
 NOT_FOUND: Final = "NOT_FOUND"
 BAD_USER_INPUT: Final = "BAD_USER_INPUT"
 CONFLICT: Final = "CONFLICT"
+RATE_LIMITED: Final = "RATE_LIMITED"
+"""Too many failed attempts; ``extensions.retryAfter`` says how many seconds to wait."""
 INTERNAL_SERVER_ERROR: Final = "INTERNAL_SERVER_ERROR"
 BAD_REQUEST: Final = "BAD_REQUEST"
 """The HTTP request itself is unusable (not JSON, not one operation object)."""
 GRAPHQL_PARSE_FAILED: Final = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED: Final = "GRAPHQL_VALIDATION_FAILED"
+
+# Query limits (see limits.py): the document was refused before anything ran,
+# and ``extensions.limit`` says which number it went over.
+TOO_MANY_TOKENS: Final = "TOO_MANY_TOKENS"
+QUERY_TOO_DEEP: Final = "QUERY_TOO_DEEP"
+TOO_MANY_ALIASES: Final = "TOO_MANY_ALIASES"
+QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
+"""``extensions.cost`` is the estimate that went over ``extensions.limit``."""
+INTROSPECTION_DISABLED: Final = "INTROSPECTION_DISABLED"
+"""``__schema``/``__type`` in production (``__typename`` is always fine)."""
 
 INTERNAL_MESSAGE: Final = "Internal server error"
 
@@ -44,6 +56,7 @@ INTERNAL_MESSAGE: Final = "Internal server error"
 # balance is what it is), but to an API client it is a request to fix.
 _DOMAIN_CODES: Final[tuple[tuple[type[DomainError], str], ...]] = (
     (InsufficientFunds, BAD_USER_INPUT),
+    (RateLimited, RATE_LIMITED),
     (Unauthenticated, UNAUTHENTICATED),
     (Forbidden, FORBIDDEN),
     (NotFound, NOT_FOUND),
@@ -89,20 +102,75 @@ def is_unexpected(error: GraphQLError) -> bool:
     return code_for(error) == INTERNAL_SERVER_ERROR
 
 
-def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
-    """ariadne's ``error_formatter``: the error as the client sees it.
+def format_error(
+    error: GraphQLError,
+    debug: bool = False,
+    *,
+    request_id: str | None = None,
+    hide_suggestions: bool = False,
+) -> dict[str, Any]:
+    """The error as the client sees it.
 
     ``debug`` adds nothing: stack traces belong in the log, which has them.
+    An unexpected error keeps only its code and ``request_id``, the key to
+    its log entry. ``hide_suggestions`` (production) removes graphql-core's
+    "Did you mean ...?" hints, which would spell out the schema piece by piece
+    (graphql-core is asked not to make them too; this catches any it still does).
     """
     formatted: dict[str, Any] = dict(error.formatted)
     code = code_for(error)
     extensions = dict(formatted.get("extensions") or {})
     extensions["code"] = code
+    original = _original(error)
+    if isinstance(original, RateLimited):
+        extensions["retryAfter"] = original.retry_after_seconds
     if code == INTERNAL_SERVER_ERROR:
         formatted["message"] = INTERNAL_MESSAGE
         extensions = {"code": code}  # whatever else was attached may be internal too
+        if request_id is not None:
+            extensions["requestId"] = request_id
+    elif hide_suggestions and "Did you mean" in formatted["message"]:
+        formatted["message"] = _SUGGESTION.sub("", formatted["message"])
     formatted["extensions"] = extensions
     return formatted
+
+
+_SUGGESTION: Final = re.compile(r" ?Did you mean [^?]*\?")
+
+
+class RequestErrors:
+    """ariadne's ``error_formatter`` for one request: formats each error and logs it once.
+
+    Unexpected errors are logged at ERROR with their traceback under the
+    request id the client was given; expected ones (a wrong password, a
+    forbidden write, a query over a limit) are answers, not incidents, and
+    are logged at DEBUG only.
+    """
+
+    __slots__ = ("request_id", "hide_suggestions")
+
+    def __init__(self, request_id: str, *, hide_suggestions: bool = False) -> None:
+        self.request_id = request_id
+        self.hide_suggestions = hide_suggestions
+
+    def __call__(self, error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+        self.log(error)
+        return format_error(
+            error, request_id=self.request_id, hide_suggestions=self.hide_suggestions
+        )
+
+    def log(self, error: GraphQLError) -> None:
+        path = ".".join(str(part) for part in error.path or ()) or "-"
+        if is_unexpected(error):
+            original = _original(error) or error
+            logger.error(
+                "request %s: unexpected error at %s",
+                self.request_id,
+                path,
+                exc_info=(type(original), original, original.__traceback__),
+            )
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request %s: %s at %s: %s", self.request_id, code_for(error), path, error)
 
 
 def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
@@ -113,31 +181,8 @@ def error_body(message: str, code: str, request_id: str | None = None) -> dict[s
     return {"errors": [{"message": message, "extensions": extensions}]}
 
 
-class ErrorLog(Extension):
-    """Logs each unexpected error once, with its traceback and the request id.
-
-    Expected errors (a wrong password, a forbidden write) are answers, not
-    incidents: they are logged at DEBUG only.
-    """
-
-    def has_errors(self, errors: Sequence[GraphQLError], context: Any) -> None:
-        request_id = getattr(context, "request_id", "-")
-        for error in errors:
-            path = ".".join(str(part) for part in error.path or ()) or "-"
-            if is_unexpected(error):
-                original = _original(error) or error
-                logger.error(
-                    "request %s: unexpected error at %s",
-                    request_id,
-                    path,
-                    exc_info=(type(original), original, original.__traceback__),
-                )
-            else:
-                logger.debug("request %s: %s at %s: %s", request_id, code_for(error), path, error)
-
-
 class QuietAriadneLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """ariadne logs every error at ERROR; :class:`ErrorLog` decides instead.
+    """ariadne logs every error at ERROR; :class:`RequestErrors` decides instead.
 
     ariadne's reports are kept at DEBUG for whoever wants them.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from ariadne import EnumType, MutationType, ObjectType, QueryType
@@ -15,6 +16,8 @@ from kingdom.domain.identity import (
     CreateRole,
     DetachPolicies,
     DisableUser,
+    Logout,
+    RefreshAccess,
     RegisterUser,
     RequestPasswordReset,
     ResetPassword,
@@ -27,8 +30,12 @@ from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.directives import require_write
 from kingdom.entrypoints.graphql.nodes import load_node, policies_from_input
 from kingdom.entrypoints.graphql.pagination import connection, page_request
-from kingdom.services.ports import IssuedToken, RoleView, UserView
+from kingdom.services.identity.refresh import RefreshTokenReused
+from kingdom.services.identity.sessions import IssuedSession
+from kingdom.services.ports import RoleView, UserView
 from kingdom.services.resources import ROLES, USERS
+
+logger = logging.getLogger("kingdom.entrypoints.graphql")
 
 query = QueryType()
 mutation = MutationType()
@@ -114,12 +121,55 @@ async def resolve_register_user(_: None, info: Info, input: dict[str, Any]) -> d
 
 @mutation.field("login")
 async def resolve_login(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    issued: IssuedToken = await request_context(info).send(
+    # One command per resolver call: aliased or repeated logins in one
+    # document are separate attempts to the throttle.
+    issued: IssuedSession = await request_context(info).send(
         Authenticate(
-            meta=request_context(info).meta(), email=input["email"], password=input["password"]
+            meta=request_context(info).meta(),
+            email=input["email"],
+            password=input["password"],
+            client_address=request_context(info).client_address,
         ),
     )
-    return {"access_token": issued.token, "token_type": "Bearer", "expires_at": issued.expires_at}
+    return _session_payload(issued)
+
+
+@mutation.field("refresh")
+async def resolve_refresh(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    try:
+        issued: IssuedSession = await context.send(
+            RefreshAccess(meta=context.meta(), refresh_token=input["refresh_token"])
+        )
+    except RefreshTokenReused as reused:
+        # The caller learns nothing more than for any refused token; operators must.
+        logger.warning(
+            "refresh token reuse: session %s of user %s revoked (request %s, client %s)",
+            reused.session_id,
+            reused.user_id,
+            context.request_id,
+            context.client_address or "unknown",
+        )
+        raise
+    return _session_payload(issued)
+
+
+@mutation.field("logout")
+async def resolve_logout(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    context = request_context(info)
+    await context.send(Logout(meta=context.meta(), refresh_token=input["refresh_token"]))
+    return {"logged_out": True}
+
+
+def _session_payload(issued: IssuedSession) -> dict[str, Any]:
+    """A ``LoginPayload``."""
+    return {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_at": issued.expires_at,
+        "refresh_token": issued.refresh_token,
+        "refresh_expires_at": issued.refresh_expires_at,
+    }
 
 
 @mutation.field("changePassword")
@@ -129,7 +179,7 @@ async def resolve_change_password(_: None, info: Info, input: dict[str, Any]) ->
     given = input.get("user_id")
     user_id = global_ids.decode_as(given, "User") if given is not None else actor.user_id
     assert user_id is not None  # require_actor: not anonymous
-    await request_context(info).send(
+    fresh: IssuedSession | None = await request_context(info).send(
         ChangePassword(
             meta=context.meta(),
             actor=actor,
@@ -138,7 +188,10 @@ async def resolve_change_password(_: None, info: Info, input: dict[str, Any]) ->
             current_password=input.get("current_password"),
         ),
     )
-    return {"user_id": global_ids.encode("User", user_id)}
+    return {
+        "user_id": global_ids.encode("User", user_id),
+        "session": _session_payload(fresh) if fresh is not None else None,
+    }
 
 
 @mutation.field("requestPasswordReset")

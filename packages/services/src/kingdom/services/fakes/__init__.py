@@ -24,6 +24,7 @@ from kingdom.services.fakes.security import (
 )
 from kingdom.services.fakes.store import InMemoryStore
 from kingdom.services.fakes.system import EPOCH, FakeClock, SequentialIds
+from kingdom.services.fakes.throttling import FakeLoginThrottle
 from kingdom.services.fakes.unit_of_work import FakeUnitOfWork
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "FakeApp",
     "FakeClaims",
     "FakeClock",
+    "FakeLoginThrottle",
     "FakePasswordHasher",
     "FakeRefreshSessionRepository",
     "FakeResetTokenRepository",

@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kingdom.domain.identity import Authenticate, RegisterUser
+from kingdom.domain.identity import Authenticate, RefreshAccess, RegisterUser
 from kingdom.domain.shared import MessageMeta
 from kingdom.services.bootstrap import bootstrap
 from kingdom.services.fakes.publishing import RecordingMailer, RecordingPublisher
 from kingdom.services.fakes.security import FakePasswordHasher, FakeSecretSource, FakeTokenIssuer
 from kingdom.services.fakes.store import InMemoryStore
 from kingdom.services.fakes.system import FakeClock, SequentialIds
+from kingdom.services.fakes.throttling import FakeLoginThrottle
 from kingdom.services.fakes.unit_of_work import FakeUnitOfWork
+from kingdom.services.identity.sessions import IssuedSession, SessionPolicy
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.meta import new_meta
-from kingdom.services.ports import IssuedToken
 from kingdom.services.retry import RetryPolicy
 
 
@@ -36,6 +37,8 @@ class FakeApp:
     secrets: FakeSecretSource = field(default_factory=FakeSecretSource)
     mailer: RecordingMailer = field(default_factory=RecordingMailer)
     publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    throttle: FakeLoginThrottle = field(default_factory=FakeLoginThrottle)
+    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     tokens: FakeTokenIssuer = field(init=False)
     bus: MessageBus = field(init=False)
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(sleep=_no_sleep))
@@ -54,6 +57,8 @@ class FakeApp:
                 "secrets": self.secrets,
                 "mailer": self.mailer,
                 "publisher": self.publisher,
+                "throttle": self.throttle,
+                "session_policy": self.session_policy,
                 **self.settings,
             },
             retry=self.retry,
@@ -77,8 +82,14 @@ class FakeApp:
         )
         return user_id
 
-    async def login(self, email: str, password: str = "correct horse") -> IssuedToken:
-        token: IssuedToken = await self.bus.handle(
+    async def login(self, email: str, password: str = "correct horse") -> IssuedSession:
+        session: IssuedSession = await self.bus.handle(
             Authenticate(meta=self.meta(), email=email, password=password)
         )
-        return token
+        return session
+
+    async def refresh(self, refresh_token: str) -> IssuedSession:
+        session: IssuedSession = await self.bus.handle(
+            RefreshAccess(meta=self.meta(), refresh_token=refresh_token)
+        )
+        return session

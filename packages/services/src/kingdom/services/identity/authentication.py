@@ -1,16 +1,36 @@
-"""Logging in: e-mail and password in, a signed token with the user's permissions out."""
+"""Logging in: e-mail and password in, a new session out.
+
+The session is an access token with the user's permissions and a refresh
+token that renews it (see :mod:`kingdom.services.identity.sessions`).
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from kingdom.domain.access import compile_policies
 from kingdom.domain.identity import Authenticate
-from kingdom.domain.shared import Unauthenticated
+from kingdom.domain.shared import RateLimited, Unauthenticated
 from kingdom.services.identity.lookup import find_user_by_email
-from kingdom.services.ports import IssuedToken, PasswordHasher, TokenIssuer, UnitOfWork
+from kingdom.services.identity.sessions import IssuedSession, SessionPolicy, start_session
+from kingdom.services.ports import (
+    Clock,
+    IdGenerator,
+    LoginThrottle,
+    PasswordHasher,
+    SecretSource,
+    TokenIssuer,
+    UnitOfWork,
+    login_keys,
+)
 
 BAD_CREDENTIALS: Final = "wrong e-mail address or password"
+
+
+class BadCredentials(Unauthenticated):
+    """An unknown address or a wrong password: one error for both, counted by the throttle."""
+
+    def __init__(self) -> None:
+        super().__init__(BAD_CREDENTIALS)
 
 
 async def authenticate(
@@ -18,8 +38,50 @@ async def authenticate(
     uow: UnitOfWork,
     hasher: PasswordHasher,
     tokens: TokenIssuer,
-) -> IssuedToken:
-    """Check the credentials and issue a token carrying the effective policy context.
+    clock: Clock,
+    throttle: LoginThrottle,
+    secrets: SecretSource,
+    ids: IdGenerator,
+    session_policy: SessionPolicy,
+) -> IssuedSession:
+    """Log in, unless the account or the client address failed too often lately.
+
+    A blocked attempt is refused (:class:`RateLimited`) before the password
+    is looked at, so a right password is refused too and guessing gains
+    nothing. Keys come from the typed address, not from a lookup: unknown
+    addresses are counted and blocked exactly like registered ones.
+
+    Failures are counted after the unit of work has ended (rolled back):
+    the throttle writes in its own transaction, and on SQLite a second
+    writer inside the first would wait for the first's lock forever.
+    """
+    keys = login_keys(command.email, command.client_address)
+    wait = await throttle.check(keys, clock.now())
+    if wait is not None:
+        raise RateLimited(wait)
+    try:
+        issued = await _log_in(command, uow, hasher, tokens, secrets, clock, ids, session_policy)
+    except BadCredentials:
+        await throttle.record_failure(keys, clock.now())
+        raise
+    await throttle.record_success(keys[0])
+    return issued
+
+
+async def _log_in(
+    command: Authenticate,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    tokens: TokenIssuer,
+    secrets: SecretSource,
+    clock: Clock,
+    ids: IdGenerator,
+    session_policy: SessionPolicy,
+) -> IssuedSession:
+    """Check the credentials and start a session (a new family) for the user.
+
+    The access token carries the effective policy context; the refresh
+    token's family lives as long as ``session_policy`` allows.
 
     An unknown address and a wrong password give the same error after the
     same work (one password verification, real or dummy), so neither the
@@ -30,15 +92,16 @@ async def authenticate(
         user = await find_user_by_email(uow, command.email)
         if user is None:
             await hasher.dummy_verify(command.password)
-            raise Unauthenticated(BAD_CREDENTIALS)
+            raise BadCredentials()
         if not await hasher.verify(user.password_hash, command.password):
-            raise Unauthenticated(BAD_CREDENTIALS)
+            raise BadCredentials()
         user.ensure_can_authenticate()
-        roles = await uow.roles.get_many(user.role_codes)
-        context = compile_policies(user.effective_policies(roles))
         if hasher.needs_rehash(user.password_hash):
             # Only now is the plain password at hand to upgrade an outdated hash.
             user.rehash_password(await hasher.hash(command.password))
-            await uow.commit()
-    # Issued after the commit, so a conflict on the rehash yields no token.
-    return tokens.issue(user.id, context, user.token_version)
+        staged = await start_session(
+            uow, user, secrets=secrets, clock=clock, ids=ids, policy=session_policy
+        )
+        await uow.commit()
+    # Issued after the commit, so a failed commit (a conflict on the rehash) yields no token.
+    return staged.issue(tokens)

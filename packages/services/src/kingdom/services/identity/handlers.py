@@ -12,6 +12,8 @@ from kingdom.domain.identity import (
     CreateRole,
     DetachPolicies,
     DisableUser,
+    Logout,
+    RefreshAccess,
     RegisterUser,
     RequestPasswordReset,
     ResetPassword,
@@ -22,6 +24,7 @@ from kingdom.services.identity.authentication import authenticate
 from kingdom.services.identity.password_reset import request_password_reset, reset_password
 from kingdom.services.identity.passwords import change_password
 from kingdom.services.identity.policies import attach_policies, detach_policies
+from kingdom.services.identity.refresh import logout, refresh_access
 from kingdom.services.identity.registration import register_user
 from kingdom.services.identity.roles import assign_role, create_role, revoke_role
 from kingdom.services.identity.users import disable_user
@@ -30,6 +33,8 @@ from kingdom.services.injection import Handler
 COMMAND_HANDLERS: Mapping[type[Command], Handler] = {
     RegisterUser: register_user,
     Authenticate: authenticate,
+    RefreshAccess: refresh_access,
+    Logout: logout,
     ChangePassword: change_password,
     RequestPasswordReset: request_password_reset,
     ResetPassword: reset_password,
@@ -50,6 +55,8 @@ __all__ = [
     "create_role",
     "detach_policies",
     "disable_user",
+    "logout",
+    "refresh_access",
     "register_user",
     "request_password_reset",
     "reset_password",

@@ -1,13 +1,12 @@
 """Forgotten passwords: a one-time secret by e-mail, redeemed for a new password.
 
-Only the SHA-256 of the secret is stored. Unlike a password, the secret has
->= 128 random bits, so a fast unsalted hash is enough to make a leaked table
-useless, and it lets the token be found by its hash in one indexed lookup.
+Only the SHA-256 of the secret is stored (see
+:mod:`kingdom.services.identity.secret_hashes`), and the token is found by
+that hash in one indexed lookup.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -15,6 +14,7 @@ from kingdom.domain.identity import RequestPasswordReset, ResetPassword, ResetTo
 from kingdom.domain.shared import Invalid, MessageMeta
 from kingdom.services.identity.lookup import find_user_by_email
 from kingdom.services.identity.password_rules import ensure_acceptable_password
+from kingdom.services.identity.secret_hashes import hash_secret
 from kingdom.services.meta import new_meta
 from kingdom.services.ports import (
     Clock,
@@ -38,10 +38,6 @@ class InvalidResetToken(Invalid):
 
     def __init__(self) -> None:
         super().__init__("this password reset link is invalid or has expired")
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def reset_mail_body(secret: str, expires_at: datetime) -> str:
@@ -99,7 +95,11 @@ async def reset_password(
     clock: Clock,
     ids: IdGenerator,
 ) -> None:
-    """Redeem a reset secret for a new password; every token issued before becomes void.
+    """Redeem a reset secret for a new password; every token and session becomes void.
+
+    The user's sessions are all revoked (whoever asked for the reset may
+    not be the one logged in) and ``token_version`` is bumped, in the same
+    transaction as the new password.
 
     Single use holds under concurrency too: two redemptions of one secret
     both change the same user, so the second commit meets a stale user
@@ -118,4 +118,5 @@ async def reset_password(
         if user is None or not user.is_active:
             raise InvalidResetToken()
         user.change_password(await hasher.hash(command.new_password), new_meta(clock, ids))
+        await uow.sessions.revoke_all_for_user(user.id, clock.now())
         await uow.commit()

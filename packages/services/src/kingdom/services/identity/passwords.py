@@ -6,8 +6,21 @@ from kingdom.domain.access import Permission, authorize
 from kingdom.domain.identity import ChangePassword
 from kingdom.domain.shared import Unauthenticated
 from kingdom.services.identity.password_rules import ensure_acceptable_password
+from kingdom.services.identity.sessions import (
+    IssuedSession,
+    SessionPolicy,
+    StagedSession,
+    start_session,
+)
 from kingdom.services.meta import new_meta
-from kingdom.services.ports import Clock, IdGenerator, PasswordHasher, UnitOfWork
+from kingdom.services.ports import (
+    Clock,
+    IdGenerator,
+    PasswordHasher,
+    SecretSource,
+    TokenIssuer,
+    UnitOfWork,
+)
 from kingdom.services.resources import USERS
 
 
@@ -17,13 +30,22 @@ async def change_password(
     hasher: PasswordHasher,
     clock: Clock,
     ids: IdGenerator,
-) -> None:
-    """Set a user's password; every token issued before becomes void.
+    tokens: TokenIssuer,
+    secrets: SecretSource,
+    session_policy: SessionPolicy,
+) -> IssuedSession | None:
+    """Set a user's password; every token and session issued before becomes void.
 
     Your own password you may always change, but only by proving you know
     the current one (a stolen session alone must not be enough to take the
     account over). Someone else's needs ``users:UPDATE`` on that user, and no
     current password.
+
+    Every session of the user is revoked and ``token_version`` bumped, in
+    the same transaction. Who changed their *own* password gets a fresh
+    session back (a new access and refresh pair, under the new token
+    version), so the device they did it from stays logged in while every
+    other one is logged out; an administrator's change returns ``None``.
     """
     actor = command.actor
     own = actor.user_id is not None and actor.user_id == command.user_id
@@ -38,4 +60,11 @@ async def change_password(
         ):
             raise Unauthenticated("the current password is wrong")
         user.change_password(await hasher.hash(command.new_password), new_meta(clock, ids))
+        await uow.sessions.revoke_all_for_user(user.id, clock.now())
+        staged: StagedSession | None = None
+        if own:
+            staged = await start_session(
+                uow, user, secrets=secrets, clock=clock, ids=ids, policy=session_policy
+            )
         await uow.commit()
+    return staged.issue(tokens) if staged is not None else None

@@ -12,7 +12,7 @@ from kingdom.services.resources import USERS
 async def disable_user(
     command: DisableUser, uow: UnitOfWork, clock: Clock, ids: IdGenerator
 ) -> None:
-    """Disable a user and void their tokens (needs ``users:DELETE`` on the user).
+    """Disable a user, void their tokens and revoke their sessions (needs ``users:DELETE``).
 
     DELETE rather than UPDATE: users are never erased (their history refers
     to them), so disabling is how a user's life ends, and it should take the
@@ -22,4 +22,5 @@ async def disable_user(
     async with uow:
         user = await uow.users.get(command.user_id)
         user.disable(new_meta(clock, ids))
+        await uow.sessions.revoke_all_for_user(user.id, clock.now())
         await uow.commit()

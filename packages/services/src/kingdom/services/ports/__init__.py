@@ -31,6 +31,14 @@ from kingdom.services.ports.repositories import (
 )
 from kingdom.services.ports.security import IssuedToken, PasswordHasher, SecretSource, TokenIssuer
 from kingdom.services.ports.system import Clock, IdGenerator
+from kingdom.services.ports.throttling import (
+    LoginThrottle,
+    ThrottleCounter,
+    ThrottlePolicy,
+    account_key,
+    address_key,
+    login_keys,
+)
 from kingdom.services.ports.unit_of_work import ConcurrencyConflict, UnitOfWork
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "ExternalPublisher",
     "IdGenerator",
     "IssuedToken",
+    "LoginThrottle",
     "Mailer",
     "Page",
     "PageRequest",
@@ -56,6 +65,8 @@ __all__ = [
     "RoleRepository",
     "RoleView",
     "SecretSource",
+    "ThrottleCounter",
+    "ThrottlePolicy",
     "TokenIssuer",
     "TransferLog",
     "TransferQueries",
@@ -64,4 +75,7 @@ __all__ = [
     "UserQueries",
     "UserRepository",
     "UserView",
+    "account_key",
+    "address_key",
+    "login_keys",
 ]

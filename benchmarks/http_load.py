@@ -1,0 +1,216 @@
+"""A cheap HTTP/1.1 load generator: keep-alive connections replaying one pre-encoded request.
+
+The machine has two cores and the server under test needs both, so the client
+must cost as little as possible per request: each connection is an
+``asyncio.Protocol`` (callbacks, no coroutine per request, uvloop when
+installed) that writes the same pre-encoded bytes, parses only the status
+line and ``Content-Length`` of the answer, and sends the next request as soon
+as the previous answer is complete (one request in flight per connection, no
+pipelining). The client runs in the benchmark's own process rather than a
+pinned one: pinning it to one core would also forbid the server that core,
+so instead its CPU is measured and reported next to the server's.
+
+So that a fast error path is never mistaken for a fast server, every answer
+must be a 200 without ``"errors"`` in its body, and a sample of the bodies
+(the first, then every ``sample_every``-th) goes through a full check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import cast
+
+Check = Callable[[bytes], "str | None"]
+"""Inspects a sampled 200 body; returns what is wrong with it, or None."""
+Meter = Callable[[], Mapping[str, float]]
+"""Cumulative counters (CPU seconds and the like) read at both ends of the window."""
+
+_HEADER_END = b"\r\n\r\n"
+_CONTENT_LENGTH = b"\r\ncontent-length:"
+
+
+def encode_post(
+    host: str, port: int, path: str, body: bytes, headers: Mapping[str, str] | None = None
+) -> bytes:
+    """A complete HTTP/1.1 POST, encoded once and replayed on every request."""
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    """Answers completed inside the measured window."""
+    seconds: float
+    latencies: list[float]
+    """Seconds from writing a request to its complete answer, sorted."""
+    usage: dict[str, float]
+    """How much each meter counter grew during the window."""
+    failures: int = 0
+    first_failure: str | None = None
+    checked: int = 0
+    """How many bodies went through the full check."""
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        index = min(len(self.latencies) - 1, int(fraction * len(self.latencies)))
+        return self.latencies[index]
+
+
+@dataclass
+class _Load:
+    """State shared by the connections of one run."""
+
+    request: bytes
+    check: Check
+    sample_every: int
+    running: bool = True
+    measuring: bool = False
+    completed: int = 0
+    checked: int = 0
+    failures: int = 0
+    first_failure: str | None = None
+    latencies: list[float] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        self.failures += 1
+        if self.first_failure is None:
+            self.first_failure = reason
+
+    def answered(self, status: int, body: bytes, latency: float) -> None:
+        self.completed += 1
+        if self.measuring:
+            self.latencies.append(latency)
+        if status != 200:
+            self.fail(f"HTTP {status}: {body[:300]!r}")
+        elif b'"errors"' in body:
+            self.fail(f"GraphQL errors: {body[:300]!r}")
+        elif self.completed % self.sample_every == 1 or self.sample_every == 1:
+            self.checked += 1
+            problem = self.check(body)
+            if problem is not None:
+                self.fail(f"unexpected body ({problem}): {body[:300]!r}")
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, load: _Load, done: asyncio.Future[None]) -> None:
+        self.load = load
+        self.done = done
+        self.buffer = bytearray()
+        self.sent_at = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports quack like asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.sent_at = time.perf_counter()
+        self.transport.write(self.load.request)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        end = buffer.find(_HEADER_END)
+        if end < 0:
+            return
+        head = bytes(buffer[:end]).lower()
+        start = head.find(_CONTENT_LENGTH)
+        if start < 0:
+            self.load.fail(f"an answer without Content-Length: {head[:300]!r}")
+            self._finish()
+            return
+        start += len(_CONTENT_LENGTH)
+        stop = head.find(b"\r\n", start)
+        length = int(head[start : stop if stop >= 0 else len(head)])
+        total = end + 4 + length
+        if len(buffer) < total:
+            return
+        body = bytes(buffer[end + 4 : total])
+        del buffer[:total]
+        self.load.answered(int(head[9:12]), body, time.perf_counter() - self.sent_at)
+        if self.load.running:
+            self._send()
+        else:
+            self._finish()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.load.running:
+            self.load.fail(f"the server closed a connection: {exc}")
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def run_load(
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    connections: int,
+    warmup: float,
+    duration: float,
+    check: Check,
+    meter: Meter,
+    sample_every: int = 50,
+) -> LoadResult:
+    """Keep ``connections`` busy for ``warmup + duration`` seconds; measure the last ``duration``.
+
+    ``meter`` is read right before and after the measured window, so its
+    counters (server CPU, say) cover the same requests as ``requests``.
+    """
+    loop = asyncio.get_running_loop()
+    load = _Load(request, check, sample_every)
+    finished: list[asyncio.Future[None]] = []
+    transports: list[asyncio.BaseTransport] = []
+    for _ in range(connections):
+        done: asyncio.Future[None] = loop.create_future()
+        finished.append(done)
+        transport, _protocol = await loop.create_connection(
+            lambda done=done: _Connection(load, done),  # type: ignore[misc]
+            host,
+            port,
+        )
+        transports.append(transport)
+    try:
+        await asyncio.sleep(warmup)
+        before, started, count = meter(), time.perf_counter(), load.completed
+        load.measuring = True
+        await asyncio.sleep(duration)
+        load.measuring = False
+        after, elapsed = meter(), time.perf_counter() - started
+        requests = load.completed - count
+        load.running = False
+        # Let the requests in flight finish so the next case starts on a quiet server.
+        await asyncio.wait_for(asyncio.gather(*finished), timeout=30)
+    finally:
+        for opened in transports:
+            opened.close()
+    load.latencies.sort()
+    return LoadResult(
+        requests=requests,
+        seconds=elapsed,
+        latencies=load.latencies,
+        usage={key: after[key] - before[key] for key in after if key in before},
+        failures=load.failures,
+        first_failure=load.first_failure,
+        checked=load.checked,
+    )

@@ -1,0 +1,208 @@
+"""Parsing and validating documents once: the fast path's cache.
+
+Clients send the same few query texts over and over. A
+:class:`DocumentPreparer` parses and validates a text once (spec rules, the
+query limits, introspection in production) and keeps the outcome, valid or
+not, in a bounded LRU keyed by the text: a repeated query skips both steps
+(validation alone is about a millisecond for a small query), and a repeated
+invalid one is refused just as fast. Each preparer has one set of limits, so
+the text alone is the key.
+
+The cache is bounded twice: by entries, and by the total length of the texts
+it holds, because a syntax tree (with the source locations error messages
+need) takes about a hundred bytes per character of query. Texts longer than
+:data:`MAX_CACHED_QUERY_LENGTH` are prepared every time.
+
+The one check that cannot be cached is the cost of a document whose list
+sizes come from variables (``accounts(first: $n)``): that is rerun on each
+request with its variables, by :meth:`DocumentPreparer.variable_errors`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+import graphql
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    specified_rules,
+)
+
+from kingdom.entrypoints.graphql.cost import cost_errors, cost_limit
+from kingdom.entrypoints.graphql.limits import (
+    NoIntrospection,
+    ParseFunction,
+    QueryLimits,
+    alias_limit,
+    depth_limit,
+    parse_limited,
+)
+
+ValidateFunction = Callable[..., list[GraphQLError]]
+"""``graphql.validate`` or a stand-in with its signature (tests count calls)."""
+
+DEFAULT_CACHE_ENTRIES: Final = 1000
+DEFAULT_CACHE_CHARACTERS: Final = 256 * 1024
+"""Total query text the cache holds: some 25 MB of syntax trees at most."""
+MAX_CACHED_QUERY_LENGTH: Final = 32 * 1024
+"""Real queries are a few kilobytes at most; a giant one would evict many."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str | None
+    type: str
+    """``query`` or ``mutation``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDocument:
+    """A query text, parsed and validated: either a document to run, or its errors."""
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+    operations: tuple[Operation, ...] = ()
+    cost_uses_variables: bool = False
+    """The cost depends on the request's variables, so it is checked per request."""
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def operation(self, name: str | None) -> Operation | None:
+        """The operation a request runs: the named one, or the document's only one."""
+        if name is None:
+            return self.operations[0] if len(self.operations) == 1 else None
+        return next((op for op in self.operations if op.name == name), None)
+
+
+class DocumentPreparer:
+    """Parses and validates query texts for one schema and one set of limits, with a cache."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        limits: QueryLimits,
+        *,
+        introspection: bool = True,
+        hide_suggestions: bool = False,
+        cache_entries: int = DEFAULT_CACHE_ENTRIES,
+        cache_characters: int = DEFAULT_CACHE_CHARACTERS,
+        max_cached_length: int = MAX_CACHED_QUERY_LENGTH,
+        parse: ParseFunction = graphql.parse,
+        validate: ValidateFunction = graphql.validate,
+    ) -> None:
+        self.schema = schema
+        self.limits = limits
+        self._hide_suggestions = hide_suggestions
+        self._parse = parse
+        self._validate = validate
+        self._max_cached_length = max_cached_length
+        # Built once: graphql-core instantiates each rule per validation.
+        self._cost_rule = cost_limit(schema, limits.max_cost)
+        rules: list[type[ASTValidationRule]] = [
+            *specified_rules,
+            depth_limit(limits.max_depth),
+            alias_limit(limits.max_aliases),
+        ]
+        if not introspection:
+            rules.append(NoIntrospection)
+        self._rules: tuple[type[ASTValidationRule], ...] = tuple(rules)
+        self._rules_with_cost = (*rules, self._cost_rule)
+        self.cache = LruCache[str, PreparedDocument](cache_entries, cache_characters)
+
+    def prepare(self, query: str) -> PreparedDocument:
+        """``query`` parsed and validated (from the cache if it was seen lately)."""
+        prepared = self.cache.get(query)
+        if prepared is None:
+            prepared = self._prepare(query)
+            if len(query) <= self._max_cached_length:
+                self.cache.put(query, prepared, weight=len(query))
+        return prepared
+
+    def variable_errors(
+        self, prepared: PreparedDocument, variables: Mapping[str, Any] | None
+    ) -> list[GraphQLError]:
+        """The cost check of a document whose cost depends on ``variables``."""
+        if not prepared.cost_uses_variables or prepared.document is None:
+            return []
+        return cost_errors(self._cost_rule, self.schema, prepared.document, dict(variables or {}))
+
+    def _prepare(self, query: str) -> PreparedDocument:
+        try:
+            document = parse_limited(self._parse, query, self.limits.max_tokens)
+        except GraphQLError as error:
+            return PreparedDocument(None, (error,))
+        operations = tuple(
+            Operation(
+                definition.name.value if definition.name else None,
+                definition.operation.value,
+            )
+            for definition in document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        )
+        uses_variables = any(
+            definition.variable_definitions
+            for definition in document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        )
+        rules: Collection[type[ASTValidationRule]] = (
+            self._rules if uses_variables else self._rules_with_cost
+        )
+        errors = self._validate(
+            self.schema, document, rules, hide_suggestions=self._hide_suggestions
+        )
+        return PreparedDocument(document, tuple(errors), operations, uses_variables)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """A least-recently-used cache bounded by entries and by total weight.
+
+    Not thread-safe: one per event loop, used without awaiting in between.
+    """
+
+    def __init__(self, max_entries: int, max_weight: int) -> None:
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self.weight = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: K, value: V, weight: int = 1) -> None:
+        if weight > self.max_weight or self.max_entries <= 0:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.weight -= old[1]
+        self._entries[key] = (value, weight)
+        self.weight += weight
+        while len(self._entries) > self.max_entries or self.weight > self.max_weight:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self.weight -= evicted
