@@ -111,7 +111,8 @@ def register(http: httpx.Client) -> str:
             "variables": {"i": {"email": email, "displayName": "Ann", "password": PASSWORD}},
         },
     )
-    assert response.status_code == 200 and "errors" not in response.json(), response.text
+    assert response.status_code == 200, response.text
+    assert "errors" not in response.json(), response.text
     return email
 
 

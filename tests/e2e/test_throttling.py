@@ -55,7 +55,10 @@ def http(server: RunningServer) -> Iterator[httpx.Client]:
 def login(http: httpx.Client, email: str, password: str, aliases: int = 1) -> dict[str, Any]:
     response = http.post(
         "/graphql",
-        json={"query": aliased_logins(aliases), "variables": {"email": email, "password": password}},
+        json={
+            "query": aliased_logins(aliases),
+            "variables": {"email": email, "password": password},
+        },
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -75,7 +78,8 @@ def register(http: httpx.Client) -> str:
             "variables": {"i": {"email": email, "displayName": "Someone", "password": PASSWORD}},
         },
     )
-    assert response.status_code == 200 and "errors" not in response.json(), response.text
+    assert response.status_code == 200, response.text
+    assert "errors" not in response.json(), response.text
     return email
 
 

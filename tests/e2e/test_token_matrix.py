@@ -29,6 +29,7 @@ from jwt.algorithms import HMACAlgorithm
 from jwt.utils import base64url_decode, base64url_encode
 
 from e2e.server import RunningServer, run_server
+from kingdom.adapters.security import Ed25519Key
 from kingdom.domain.access import Permission, Policy, compile_policies
 from kingdom.entrypoints.graphql.global_ids import decode
 
@@ -39,7 +40,9 @@ LEEWAY = 30  # the verifier's default, seconds
 ED_PRIVATE = Ed25519PrivateKey.generate()
 RSA_PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 VIEWER = "{ viewer { id email } }"
-LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
+LOGIN = """
+mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }
+"""
 REGISTER = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
 CHANGE_PASSWORD = (
     "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { userId } }"
@@ -109,9 +112,12 @@ class Api:
         return self.ok(REGISTER, {"input": user})["registerUser"]["userId"], email
 
     def login(self, email: str, password: str = PASSWORD) -> str:
-        data = self.ok(LOGIN, {"input": {"email": email, "password": password}})
-        token: str = data["login"]["accessToken"]
-        return token
+        return self.session(email, password)[0]
+
+    def session(self, email: str, password: str = PASSWORD) -> tuple[str, str]:
+        """A login's access and refresh tokens."""
+        data = self.ok(LOGIN, {"input": {"email": email, "password": password}})["login"]
+        return data["accessToken"], data["refreshToken"]
 
 
 @pytest.fixture(scope="module")
@@ -165,15 +171,24 @@ def holder(api: Api) -> Holder:
 
 # -- crafting -------------------------------------------------------------------------------
 
+Craft = Callable[[Holder], str]
+
 
 def signed(
     claims: Mapping[str, Any],
     key: Any = ED_PRIVATE,
     algorithm: str = "EdDSA",
-    **header: Any,
+    headers: Mapping[str, Any] | None = None,
 ) -> str:
-    """A JWS made by PyJWT with ``key``; the header names ``ed-1`` unless ``header`` says else."""
-    return jwt.encode(dict(claims), key, algorithm=algorithm, headers={"kid": "ed-1", **header})
+    """A JWS made by PyJWT with ``key``; the header names ``ed-1`` unless ``headers`` say else."""
+    return jwt.encode(
+        dict(claims), key, algorithm=algorithm, headers={"kid": "ed-1", **(headers or {})}
+    )
+
+
+def with_header(**header: Any) -> Craft:
+    """Valid claims signed by the active key, under a header with ``header`` added."""
+    return lambda h: signed(h.fresh(), headers=header)
 
 
 def segment(data: Mapping[str, Any]) -> str:
@@ -230,19 +245,18 @@ def ago(seconds: int) -> int:
     return int(time.time()) - seconds
 
 
-Craft = Callable[[Holder], str]
 ACCEPTED: dict[str, Craft] = {
     "control: the token the server issued": lambda h: h.token,
     "control: crafted, signed by the active EdDSA key": lambda h: signed(h.fresh()),
     "control: signed by the retired RS256 key": lambda h: signed(
-        h.fresh(), RSA_PRIVATE, "RS256", kid="rs-1"
+        h.fresh(), RSA_PRIVATE, "RS256", {"kid": "rs-1"}
     ),
     "exp past by less than the leeway": lambda h: signed(h.fresh(exp=ago(LEEWAY - 20))),
     "nbf ahead by less than the leeway": lambda h: signed(h.fresh(nbf=ago(-(LEEWAY - 20)))),
 }
 REFUSED: dict[str, Craft] = {
     # Algorithm confusion.
-    "alg none": lambda h: jwt.encode(h.fresh(), None, algorithm="none", headers={"kid": "ed-1"}),
+    "alg none": lambda h: jwt.encode(h.fresh(), "", algorithm="none", headers={"kid": "ed-1"}),
     "alg none, spelled None": lambda h: f"{segment({'alg': 'None', 'kid': 'ed-1'})}."
     f"{segment(h.fresh())}.",
     "HS256 keyed with the EdDSA public key (raw)": lambda h: signed(
@@ -277,21 +291,18 @@ REFUSED: dict[str, Craft] = {
         for issuer in ("not-kingdom", "kingdom ", " kingdom", "kingdom.evil", "KINGDOM", "kingdom/")
     },
     # Key ids and headers.
-    "unknown kid": lambda h: signed(h.fresh(), kid="ed-2"),
-    "kid ../../etc/passwd": lambda h: signed(h.fresh(), kid="../../etc/passwd"),
-    "kid x' OR '1'='1": lambda h: signed(h.fresh(), kid="x' OR '1'='1"),
+    "unknown kid": with_header(kid="ed-2"),
+    "kid ../../etc/passwd": with_header(kid="../../etc/passwd"),
+    "kid x' OR '1'='1": with_header(kid="x' OR '1'='1"),
     "no kid": lambda h: jwt.encode(h.fresh(), ED_PRIVATE, algorithm="EdDSA"),
-    "jku header": lambda h: signed(h.fresh(), jku="https://evil.example/jwks.json"),
-    "x5u header": lambda h: signed(h.fresh(), x5u="https://evil.example/cert.pem"),
-    "jwk header": lambda h: signed(
-        h.fresh(), jwk={"kty": "OKP", "crv": "Ed25519", "x": base64url_encode(b"\0" * 32).decode()}
-    ),
-    "unknown crit": lambda h: signed(h.fresh(), crit=["kingdom-ext"], **{"kingdom-ext": True}),
+    "jku header": with_header(jku="https://evil.example/jwks.json"),
+    "x5u header": with_header(x5u="https://evil.example/cert.pem"),
+    "jwk header": with_header(jwk=Ed25519Key.generate("ed-1").public_jwk()),
+    "unknown crit": with_header(crit=["kingdom-ext"], **{"kingdom-ext": True}),
     # Other kinds of token.
     "a JWT with typ refresh": lambda h: signed(h.fresh(typ="refresh")),
-    # Refresh tokens are opaque "<id>.<secret>" strings, never JWTs.
-    "an opaque refresh token": lambda h: secrets.token_urlsafe(32),
-    "an <id>.<secret> refresh token": lambda h: f"{uuid.uuid4()}.{secrets.token_urlsafe(32)}",
+    "a real, unused refresh token": lambda h: h.api.session(h.email)[1],
+    "an opaque <id>.<secret> string": lambda h: f"{uuid.uuid4()}.{secrets.token_urlsafe(32)}",
     # Revocation.
     "stale token_version (password changed)": stale_token_version,
 }

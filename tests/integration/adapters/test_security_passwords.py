@@ -233,3 +233,25 @@ def test_only_for_tests_allows_cheap_parameters() -> None:
     assert cheap.parameters.time_cost < DEFAULT_TIME_COST
     assert cheap.parameters.memory_cost < DEFAULT_MEMORY_COST
     assert "INSECURE" in (Argon2PasswordHasher.for_tests.__doc__ or "")
+
+
+# -- no truncation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [101, 1024])
+async def test_long_passwords_are_not_truncated(hasher: Argon2PasswordHasher, length: int) -> None:
+    """bcrypt silently ignores everything after byte 72; argon2 hashes every byte.
+
+    Two passwords equal in their first 100 bytes (and beyond bcrypt's 72)
+    and different only after that must not verify for each other.
+    """
+    password = "p" * (length - 1) + "a"
+    other = "p" * (length - 1) + "b"
+    assert password[:100] == other[:100]
+    assert len(password.encode()) == length
+
+    stored = await hasher.hash(password)
+
+    assert await hasher.verify(stored, password)
+    assert not await hasher.verify(stored, other)
+    assert not await hasher.verify(stored, password[:72])

@@ -27,6 +27,7 @@ from kingdom.domain.ledger import Deposit, OpenAccount
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.global_ids import encode
+from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.http.app import create_app
 from kingdom.services.bootstrap import bootstrap
 from kingdom.services.fakes import (
@@ -177,8 +178,14 @@ async def running_api(
     account_queries: AccountQueries | None = None,
     throttle_policy: ThrottlePolicy | None = None,
     session_policy: SessionPolicy | None = None,
+    production: bool = False,
+    limits: QueryLimits | None = None,
 ) -> AsyncIterator[Api]:
-    """The whole HTTP app (health and /graphql) on a fresh database at ``database_url``."""
+    """The whole HTTP app (health and /graphql) on a fresh database at ``database_url``.
+
+    ``production`` and ``limits`` are the GraphQL app's (introspection,
+    suggestions, explorer; query limits).
+    """
     async with schema_database(database_url) as database:
         clock, ids = FakeClock(), SequentialIds()
         tokens, secrets, mailer = FakeTokenIssuer(clock), FakeSecretSource(), RecordingMailer()
@@ -208,7 +215,9 @@ async def running_api(
             ids=ids,
             authenticate=lambda token: api.authenticate(token),
         )
-        app: ASGIApp = create_app(create_graphql_app(services, debug=debug))
+        app: ASGIApp = create_app(
+            create_graphql_app(services, debug=debug, production=production, limits=limits)
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://kingdom.test") as client:
             api = Api(

@@ -64,7 +64,7 @@ async def test_every_response_gets_an_id_and_one_log_line(caplog: pytest.LogCapt
     assert records[0]["request_id"] == ok.headers["X-Request-ID"]
     assert (records[0]["operation"], records[0]["operation_type"]) == ("Viewer", "query")
     assert records[0]["user_id"] == "user-1"
-    assert records[1]["operation"] is None and records[1]["user_id"] is None
+    assert (records[1]["operation"], records[1]["user_id"]) == (None, None)
     assert all(r["duration_ms"] >= 0 for r in records)
     assert "secret" not in caplog.text  # the query string is not logged
 
@@ -87,7 +87,8 @@ async def test_a_well_formed_incoming_id_is_kept(offered: str, kept: bool) -> No
     returned = response.headers["X-Request-ID"]
     assert (returned == offered) is kept
     if not kept:
-        assert len(returned) == 32 and returned.isalnum()
+        assert len(returned) == 32
+        assert returned.isalnum()
 
 
 async def test_a_crash_is_a_500_with_the_id_and_no_internals(
@@ -110,7 +111,9 @@ async def test_a_crash_is_a_500_with_the_id_and_no_internals(
     assert "SELECT" not in response.text
     assert [r["status"] for r in access_records(caplog)] == [500]
     crash_logs = [r for r in caplog.records if r.name == "kingdom.entrypoints.http"]
-    assert len(crash_logs) == 1 and crash_logs[0].exc_info and "boom-1" in crash_logs[0].message
+    (crash_log,) = crash_logs
+    assert crash_log.exc_info
+    assert "boom-1" in crash_log.message
 
 
 def test_log_records_are_one_line_of_json_with_their_fields() -> None:
@@ -125,7 +128,8 @@ def test_log_records_are_one_line_of_json_with_their_fields() -> None:
     line = formatter.format(record)
     error_line = formatter.format(failing)
 
-    assert "\n" not in line and "\n" not in error_line
+    assert "\n" not in line
+    assert "\n" not in error_line
     event = json.loads(line)
     assert event["message"] == "GET /x"
     assert (event["logger"], event["level"], event["request_id"], event["status"]) == (

@@ -9,9 +9,9 @@ import pytest
 
 from kingdom.domain.identity import Authenticate, UserStatus
 from kingdom.domain.shared import ErrorCode, RateLimited, Unauthenticated
-from kingdom.services.fakes import FakeApp, FakeLoginThrottle
+from kingdom.services.fakes import FakeApp
 from kingdom.services.identity.authentication import BAD_CREDENTIALS
-from kingdom.services.ports import ThrottlePolicy, account_key, address_key
+from kingdom.services.ports import account_key, address_key
 
 ADDRESS = "198.51.100.4"
 
@@ -40,7 +40,9 @@ async def test_unknown_and_known_accounts_are_throttled_alike():
     await unknown.register("ann@example.org")
 
     seen_known = [await outcome(known, "ann@example.org", "wrong password") for _ in range(8)]
-    seen_unknown = [await outcome(unknown, "nobody@example.org", "wrong password") for _ in range(8)]
+    seen_unknown = [
+        await outcome(unknown, "nobody@example.org", "wrong password") for _ in range(8)
+    ]
 
     assert seen_known == seen_unknown
     assert seen_known == [

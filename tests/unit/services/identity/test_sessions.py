@@ -18,7 +18,7 @@ from kingdom.domain.identity import (
     Role,
     UserStatus,
 )
-from kingdom.domain.shared import Event
+from kingdom.domain.shared import Event, Unauthenticated
 from kingdom.services.fakes import FakeApp, FakeUnitOfWork, actor, superuser
 from kingdom.services.identity.refresh import RefreshTokenReused
 from kingdom.services.identity.sessions import (
@@ -65,12 +65,14 @@ async def test_login_starts_a_family_and_stores_only_the_hash_of_its_secret():
     [secret] = app.secrets.issued
     assert issued.refresh_token == f"{session.id}.{secret}"
     assert session.token_hash == hashlib.sha256(secret.encode()).hexdigest()
-    assert secret not in repr(session) and issued.refresh_token not in repr(issued)
+    assert secret not in repr(session)
+    assert issued.refresh_token not in repr(issued)
     assert session.user_id == user_id
     assert session.created_at == app.clock.now()
     assert issued.refresh_expires_at == session.expires_at == app.clock.now() + timedelta(hours=8)
     claims = app.tokens.claims(issued.token)
-    assert claims is not None and claims.user_id == user_id
+    assert claims is not None
+    assert claims.user_id == user_id
 
 
 async def test_every_login_is_a_new_family():
@@ -86,7 +88,7 @@ async def test_a_failed_login_starts_no_session():
     app = FakeApp()
     await app.register(EMAIL)
 
-    with pytest.raises(Exception):
+    with pytest.raises(Unauthenticated):
         await app.login(EMAIL, "wrong password")
 
     assert app.store.refresh_sessions == {}
@@ -267,6 +269,9 @@ async def test_a_stale_token_of_an_expired_family_is_refused_without_an_event():
         "id-only.",
         "id-9999.secret-1",  # an unknown family
         "x" * (MAX_REFRESH_TOKEN_LENGTH - 1) + ".s",  # too long to be real
+        "x" * 65 + ".secret-1",  # an id longer than any id
+        "id-0003\x00.secret-1",  # characters no token has
+        "id-0003.secret 1",
     ],
 )
 async def test_malformed_and_unknown_tokens_are_refused_alike(token):
@@ -384,6 +389,7 @@ def test_a_session_policy_needs_a_positive_idle_limit_within_the_lifetime():
 def test_refresh_tokens_format_and_parse_back():
     assert parse_refresh_token(format_refresh_token("fam-1", "s3cret")) == ("fam-1", "s3cret")
     assert parse_refresh_token("fam-1.sec.ret") == ("fam-1", "sec.ret")
+    assert parse_refresh_token("fam-1.bad/secret") is None
     for session_id, secret in [("a.b", "s"), ("", "s"), ("id", "")]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="refresh token needs"):
             format_refresh_token(session_id, secret)

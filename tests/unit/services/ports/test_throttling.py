@@ -191,16 +191,16 @@ def test_custom_limits():
 
 
 @pytest.mark.parametrize(
-    "arguments",
+    ("arguments", "message"),
     [
-        {"account_free_failures": -1},
-        {"first_delay": timedelta(0)},
-        {"max_delay": timedelta(milliseconds=500)},
-        {"quiet_window": timedelta(0)},
+        ({"account_free_failures": -1}, "negative"),
+        ({"first_delay": timedelta(0)}, "positive"),
+        ({"max_delay": timedelta(milliseconds=500)}, "at least the first delay"),
+        ({"quiet_window": timedelta(0)}, "quiet window"),
     ],
 )
-def test_a_nonsensical_policy_is_refused(arguments):
-    with pytest.raises(ValueError):
+def test_a_nonsensical_policy_is_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
         ThrottlePolicy(**arguments)
 
 

@@ -121,9 +121,7 @@ class OperationHandler(GraphQLHTTPHandler):
         if operation is not None:
             note_operation(request, operation.name, operation.type)
         errors = RequestErrors(rid, hide_suggestions=self.hide_suggestions)
-        refused = prepared.errors or self.documents.variable_errors(
-            prepared, data.get("variables")
-        )
+        refused = prepared.errors or self.documents.variable_errors(prepared, data.get("variables"))
         if refused:
             # Nothing runs for a refused document, not even authentication.
             return await self.create_json_response(

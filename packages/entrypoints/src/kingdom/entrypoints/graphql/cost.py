@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from ariadne.validation.query_cost import CostValidator
 from graphql import (
@@ -147,8 +147,8 @@ class CostLimit(CostValidator):
     reports nothing but the cost. Subclass it with :func:`cost_limit`.
     """
 
-    prices: CostMap = {}
-    limit: int = 0
+    prices: ClassVar[CostMap] = {}
+    limit: ClassVar[int] = 0
 
     def __init__(self, context: ValidationContext, variables: dict[str, Any] | None = None) -> None:
         super().__init__(

@@ -13,6 +13,7 @@ from typing import Final
 from kingdom.domain.identity import RequestPasswordReset, ResetPassword, ResetToken
 from kingdom.domain.shared import Invalid, MessageMeta
 from kingdom.services.identity.lookup import find_user_by_email
+from kingdom.services.identity.pacing import RESET_PACING, LatencyMimic
 from kingdom.services.identity.password_rules import ensure_acceptable_password
 from kingdom.services.identity.secret_hashes import hash_secret
 from kingdom.services.meta import new_meta
@@ -57,6 +58,7 @@ async def request_password_reset(
     clock: Clock,
     ids: IdGenerator,
     reset_token_ttl: timedelta = RESET_TOKEN_TTL,
+    reset_pacing: LatencyMimic = RESET_PACING,
 ) -> None:
     """Mail a reset secret to a known, active user; answer the same for anyone else.
 
@@ -65,6 +67,11 @@ async def request_password_reset(
     (up to the mailer, which should queue; see :class:`~kingdom.services.ports.Mailer`).
     The mail goes out only after the commit: a secret whose token was rolled
     back would be a dead link.
+
+    Writing the token and sending the mail still take longer than the empty
+    commit (milliseconds, measurable over many requests), so the unknown
+    branch waits as long as a recent known one took (see
+    :mod:`~kingdom.services.identity.pacing`).
     """
     secret = secrets.new_secret()
     token_hash = hash_secret(secret)
@@ -86,6 +93,9 @@ async def request_password_reset(
         await uow.commit()
     if user is not None:
         await mailer.send(user.email, RESET_SUBJECT, reset_mail_body(secret, expires_at))
+        reset_pacing.record(clock.now() - now)
+    else:
+        await reset_pacing.pad(clock.now() - now)
 
 
 async def reset_password(

@@ -98,9 +98,9 @@ async def _revoke_for_reuse(
     uow: UnitOfWork, session: RefreshSession, now: datetime, clock: Clock, ids: IdGenerator
 ) -> None:
     session.revoke(now)
-    user = await uow.users.find(session.user_id)
-    if user is not None:  # users are never deleted; a missing one has nothing to report on
-        user.report_refresh_token_reuse(session.id, new_meta(clock, ids))
+    # Users are never deleted (and their sessions would go with them): it exists.
+    user = await uow.users.get(session.user_id)
+    user.report_refresh_token_reuse(session.id, new_meta(clock, ids))
     await uow.commit()
 
 

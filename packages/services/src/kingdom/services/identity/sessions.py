@@ -16,6 +16,7 @@ in anyone's hands that no stored session backs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -34,9 +35,12 @@ from kingdom.services.ports import (
 )
 
 SEPARATOR: Final = "."
-"""Between the session id and the secret in a refresh token (in neither of them)."""
+"""Between the session id and the secret in a refresh token (never in the id)."""
 MAX_REFRESH_TOKEN_LENGTH: Final = 512
 """Far above a real token (a UUID, a dot, ~43 characters of secret); longer is garbage."""
+_SHAPE: Final = re.compile(r"([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9._~-]+)")
+"""An id as ids are made (a UUID), then URL-safe secret characters: anything else
+(a NUL byte, say, which PostgreSQL refuses in text) never reaches a query."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,10 @@ def format_refresh_token(session_id: str, secret: str) -> str:
 
 def parse_refresh_token(token: str) -> tuple[str, str] | None:
     """``(session id, secret)``, or ``None`` if ``token`` is not shaped like a refresh token."""
-    if len(token) > MAX_REFRESH_TOKEN_LENGTH:
+    shape = _SHAPE.fullmatch(token) if len(token) <= MAX_REFRESH_TOKEN_LENGTH else None
+    if shape is None:
         return None
-    session_id, separator, secret = token.partition(SEPARATOR)
-    if not separator or not session_id or not secret:
-        return None
-    return session_id, secret
+    return shape.group(1), shape.group(2)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ MAX_KEY_LENGTH: Final = 300
 """Storage bound for a key; longer inputs are replaced by their hash (see :func:`account_key`)."""
 
 _MAX_DOUBLINGS: Final = 40
-"""Beyond this the delay is capped anyway; bounding the exponent keeps ``2**n`` small."""
+"""Beyond this the delay is capped anyway; bounding the exponent keeps the multiplier small."""
 
 
 def account_key(email: str) -> str:
@@ -117,7 +117,7 @@ class ThrottlePolicy:
         beyond = failures - self.free_failures(key)
         if beyond <= 0:
             return timedelta(0)
-        return min(self.first_delay * 2 ** min(beyond - 1, _MAX_DOUBLINGS), self.max_delay)
+        return min(self.first_delay * (1 << min(beyond - 1, _MAX_DOUBLINGS)), self.max_delay)
 
     def forget_before(self, now: datetime) -> datetime:
         """A counter whose last failure and block both end at or before this is forgotten."""
@@ -149,7 +149,9 @@ class ThrottlePolicy:
         if delay > timedelta(0):
             until = now + delay
             blocked = until if blocked is None else max(blocked, until)
-        return ThrottleCounter(key=key, failures=failures, last_failure_at=last, blocked_until=blocked)
+        return ThrottleCounter(
+            key=key, failures=failures, last_failure_at=last, blocked_until=blocked
+        )
 
     def wait(self, counter: ThrottleCounter, now: datetime) -> timedelta:
         """How long ``counter``'s key must still wait (zero if it may try now).

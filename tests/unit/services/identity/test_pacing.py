@@ -1,0 +1,83 @@
+"""Pacing: the cheap branch of a password-reset request waits as long as the expensive one took."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from kingdom.domain.identity import RequestPasswordReset
+from kingdom.services.fakes import FakeApp, FakeClock, RecordingMailer
+from kingdom.services.identity.pacing import INITIAL_ESTIMATE, LatencyMimic
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+class SlowMailer(RecordingMailer):
+    """Sending takes 7 ms of the fake clock's time, like a real transport would take real time."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        self.clock.advance(timedelta(milliseconds=7))
+        await super().send(to, subject, body)
+
+
+async def test_the_cheap_branch_waits_out_what_the_expensive_one_took():
+    sleeps = Sleeps()
+    mimic = LatencyMimic(sleep=sleeps)
+    mimic.record(timedelta(milliseconds=8))
+
+    await mimic.pad(timedelta(milliseconds=3))
+    await mimic.pad(timedelta(milliseconds=9))  # already slower: no wait
+
+    assert sleeps.seconds == [0.005]
+
+
+async def test_before_any_sample_the_initial_estimate_is_the_target():
+    sleeps = Sleeps()
+
+    await LatencyMimic(sleep=sleeps).pad(timedelta(0))
+
+    assert sleeps.seconds == [INITIAL_ESTIMATE.total_seconds()]
+
+
+def test_targets_are_drawn_from_recent_samples_so_the_spread_matches():
+    mimic = LatencyMimic(keep=3, rng=random.Random(7))
+    for ms in (1, 2, 3, 4, 5):
+        mimic.record(timedelta(milliseconds=ms))
+
+    drawn = {mimic.target() for _ in range(200)}
+
+    assert drawn == {timedelta(milliseconds=ms) for ms in (3, 4, 5)}  # the last three only
+
+
+def test_samples_are_clamped():
+    mimic = LatencyMimic(cap=timedelta(seconds=1))
+    mimic.record(timedelta(hours=1))
+    assert mimic.target() == timedelta(seconds=1)
+    mimic = LatencyMimic()
+    mimic.record(timedelta(seconds=-1))  # a wall clock stepped back
+    assert mimic.target() == timedelta(0)
+
+
+async def test_an_unknown_address_waits_as_long_as_a_known_one_took():
+    sleeps = Sleeps()
+    clock = FakeClock()
+    app = FakeApp(
+        clock=clock, mailer=SlowMailer(clock), settings={"reset_pacing": LatencyMimic(sleep=sleeps)}
+    )
+    await app.register("ann@example.org")
+
+    await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
+    assert sleeps.seconds == []  # the expensive branch never waits
+    await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="nobody@example.org"))
+
+    assert sleeps.seconds == [0.007]
