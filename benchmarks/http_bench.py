@@ -119,6 +119,16 @@ class Row:
         return _per_request(self.result, self.result.usage["server"])
 
     @property
+    def db_seconds(self) -> float:
+        """CPU of the PostgreSQL backends serving the benchmark database."""
+        return sum(v for k, v in self.result.usage.items() if k.startswith("db:"))
+
+    @property
+    def db_lost(self) -> bool:
+        """A backend exited during the window, so ``db_seconds`` misses its share."""
+        return any(k.startswith("db:") for k in self.result.vanished)
+
+    @property
     def valid(self) -> bool:
         return self.result.failures == 0 and self.result.requests > 0
 
@@ -213,11 +223,12 @@ def make_meter(server: Server, postgres_database: str | None) -> Meter:
             "server": sum(tree.values()),
             "client": time.process_time(),
             "machine": machine_busy_seconds(),
-            "db": 0.0,
         }
         if postgres_database is not None:
+            # By backend: the pool opens and closes connections (overflow), and
+            # a backend that exits takes its CPU time with it.
             backends = _postgres_backends(postgres_database)
-            usage["db"] = sum(s.cpu for s in processes if s.pid in backends)
+            usage.update({f"db:{s.pid}": s.cpu for s in processes if s.pid in backends})
         for pid in server.worker_pids(processes):
             usage[f"worker:{pid}"] = tree.get(pid, 0.0)
         return usage
@@ -353,6 +364,7 @@ def run_kingdom(
     workers: int,
     load: Load,
     seed_accounts: int,
+    cases: tuple[Case, ...] = KINGDOM_CASES,
     postgres_database: str | None = None,
 ) -> list[Row]:
     """Cases (b)-(d) on one server; ``seed_accounts`` > 0 first fills its fresh database."""
@@ -363,7 +375,7 @@ def run_kingdom(
             seed(server, token, seed_accounts)
         return [
             on_client_loop(measure(case, database, server, load, token, postgres_database))
-            for case in KINGDOM_CASES
+            for case in cases
         ]
 
 
@@ -377,12 +389,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per case")
     parser.add_argument("--accounts", type=int, default=60, help="accounts to seed (>= 50)")
+    parser.add_argument("--cases", default="abcd", help="which cases to run, e.g. 'ac'")
     args = parser.parse_args()
     if args.accounts < 50:
         parser.error("--accounts must be at least 50: (d) reads a page of 50")
     if args.quick:
         args.warmup, args.duration = 0.5, 2.0
     worker_counts = sorted({int(w) for w in args.workers.split(",")})
+    cases = tuple(case for case in KINGDOM_CASES if case.key in args.cases)
     load = Load(args.connections, args.warmup, args.duration)
     busy = _busy_before()
     rows: list[Row] = []
@@ -392,7 +406,7 @@ def main() -> None:
             f"measuring ({load.warmup:g} s warm-up + {load.duration:g} s per case)...",
             file=sys.stderr,
         )
-        for workers in worker_counts:
+        for workers in worker_counts if "a" in args.cases else ():
             rows.append(run_ceiling(workdir, workers, load))
         options = _uvicorn_options(workdir / f"ceiling-w{worker_counts[0]}.log")
         sqlite_env = {
@@ -401,7 +415,7 @@ def main() -> None:
         }
         for workers in worker_counts:
             seeding = args.accounts if workers == worker_counts[0] else 0
-            rows += run_kingdom(workdir, "sqlite", sqlite_env, workers, load, seeding)
+            rows += run_kingdom(workdir, "sqlite", sqlite_env, workers, load, seeding, cases)
         skipped = "--no-postgres" if args.no_postgres else postgres_reachable(args.postgres)
         if skipped is None:
             with fresh_postgres(args.postgres) as (name, url):
@@ -412,7 +426,9 @@ def main() -> None:
                 }
                 for workers in worker_counts:
                     seeding = args.accounts if workers == worker_counts[0] else 0
-                    rows += run_kingdom(workdir, "postgres", env, workers, load, seeding, name)
+                    rows += run_kingdom(
+                        workdir, "postgres", env, workers, load, seeding, cases, name
+                    )
 
     print_report(rows, load, options, skipped, busy)
     sys.exit(0 if all(row.valid for row in rows) else 1)
@@ -426,6 +442,8 @@ def _busy_before(seconds: float = 1.0) -> float:
 
 
 def _uvicorn_options(log: Path) -> str:
+    if not log.exists():
+        return "(not shown: the ceiling did not run)"
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("minimal_asgi: uvicorn options "):
             return line.removeprefix("minimal_asgi: uvicorn options ")
@@ -467,9 +485,11 @@ def print_report(
             else "-"
         )
         cpu_ratio = f"{row.server_us / base.server_us:.1f}" if base and base.valid else "-"
-        db_us = _per_request(result, result.usage["db"]) if row.database == "postgres" else None
+        db = "-"
+        if row.database == "postgres":
+            db = f"{'>' if row.db_lost else ''}{_per_request(result, row.db_seconds):,.0f}"
         client_us = _per_request(result, result.usage["client"])
-        used = result.usage["server"] + result.usage["client"] + result.usage["db"]
+        used = result.usage["server"] + result.usage["client"] + row.db_seconds
         other = max(0.0, result.usage["machine"] - used)  # clock ticks round: never below 0
         workers = sorted(v for k, v in result.usage.items() if k.startswith("worker:"))
         split = (
@@ -481,7 +501,7 @@ def print_report(
         print(
             f"{label:<33} {row.database:<8} {row.workers:>1} {result.rate:>8,.0f} {ratio:>6} "
             f"{scale:>6} {row.server_us:>7,.0f} {cpu_ratio:>6} "
-            f"{(f'{db_us:,.0f}' if db_us is not None else '-'):>6} "
+            f"{db:>6} "
             f"{result.percentile(0.5) * 1e3:>7.2f} {result.percentile(0.99) * 1e3:>7.2f} "
             f"{client_us:>6,.0f} {split:>7} {100 * other / result.seconds:>5.0f}%"
         )
@@ -491,7 +511,8 @@ def print_report(
     print(
         "req/s x(a): throughput against the ceiling with the same workers; srv µs: server CPU\n"
         "(all uvicorn processes) per request, x(a)µs: that against the ceiling's; db µs: the\n"
-        "PostgreSQL backends' CPU per request; cli µs: this load generator's CPU per request;\n"
+        "PostgreSQL backends' CPU per request ('>': a backend exited mid-window, taking its\n"
+        "CPU time along); cli µs: this load generator's CPU per request;\n"
         "split: CPU share of each worker; other: CPU used by anything else, % of one core."
     )
     checked = sum(row.result.checked for row in rows)

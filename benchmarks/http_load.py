@@ -54,7 +54,9 @@ class LoadResult:
     latencies: list[float]
     """Seconds from writing a request to its complete answer, sorted."""
     usage: dict[str, float]
-    """How much each meter counter grew during the window."""
+    """How much each meter counter grew during the window (one that appeared in it, from 0)."""
+    vanished: frozenset[str] = frozenset()
+    """Counters read before the window but not after it (a process that exited)."""
     failures: int = 0
     first_failure: str | None = None
     checked: int = 0
@@ -209,7 +211,8 @@ async def run_load(
         requests=requests,
         seconds=elapsed,
         latencies=load.latencies,
-        usage={key: after[key] - before[key] for key in after if key in before},
+        usage={key: value - before.get(key, 0.0) for key, value in after.items()},
+        vanished=frozenset(before.keys() - after.keys()),
         failures=load.failures,
         first_failure=load.first_failure,
         checked=load.checked,

@@ -167,6 +167,10 @@ async def test_production_hides_the_schema_and_the_internals(
             'mutation { createRole(input: {code: "c", name: "n", policies: [{resource: "x",'
             " actions: [REED]}]}) { roleId } }"
         )
+        variable_typo = await api.execute(
+            "mutation($i: CreateRoleInput!) { createRole(input: $i) { roleId } }",
+            {"i": {"code": "c", "name": "n", "policies": [{"resource": "x", "actions": ["REED"]}]}},
+        )
         explorer = await api.client.get("/graphql", headers={"Accept": "text/html"})
         with caplog.at_level(logging.ERROR, logger="kingdom.entrypoints.graphql"):
             broken = await api.client.post(
@@ -183,6 +187,10 @@ async def test_production_hides_the_schema_and_the_internals(
     assert enum_typo.codes == ["GRAPHQL_VALIDATION_FAILED"]
     assert "Did you mean" not in str(enum_typo.body)
     assert "READ" not in str(enum_typo.body)
+    assert variable_typo.codes == ["BAD_USER_INPUT"]
+    assert "REED" in str(variable_typo.body)
+    assert "Did you mean" not in str(variable_typo.body)
+    assert "READ" not in str(variable_typo.body)
     assert explorer.status_code == 405
     assert broken.status_code == 200
     assert broken.json()["errors"] == [

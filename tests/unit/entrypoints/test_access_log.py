@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from kingdom.entrypoints.http.access_log import AccessLog, note_operation, note_user
+from kingdom.entrypoints.http.app import create_app
 from kingdom.entrypoints.log_format import JsonFormatter, logging_config
 
 
@@ -152,3 +153,28 @@ def test_the_logging_config_is_accepted_and_silences_uvicorns_access_log() -> No
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         access.handlers[:], access.propagate, access.level = saved[2], saved[3], saved[4]
+
+
+async def test_the_whole_app_puts_the_id_on_jwks_and_cors_preflights() -> None:
+    app = create_app(
+        public_keys={"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": "AAAA"}]},
+        cors_origins=("https://app.example.org",),
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        jwks = await http.get("/.well-known/jwks.json")
+        preflight = await http.options(
+            "/graphql",
+            headers={
+                "Origin": "https://app.example.org",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "X-Request-ID",
+            },
+        )
+
+    assert jwks.status_code == 200
+    assert jwks.headers["X-Request-ID"]
+    assert preflight.status_code == 200
+    assert preflight.headers["X-Request-ID"]
+    assert "x-request-id" in preflight.headers["access-control-allow-headers"].lower()

@@ -103,7 +103,7 @@ def test_the_schema_builds() -> None:
         schema.query_type.fields
     )
     assert schema.mutation_type is not None
-    assert len(schema.mutation_type.fields) == 16
+    assert len(schema.mutation_type.fields) == 18
 
 
 SDL = """
