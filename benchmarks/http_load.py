@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -27,6 +27,8 @@ Check = Callable[[bytes], "str | None"]
 """Inspects a sampled 200 body; returns what is wrong with it, or None."""
 Meter = Callable[[], Mapping[str, float]]
 """Cumulative counters (CPU seconds and the like) read at both ends of the window."""
+Rebalance = Callable[[Sequence[int]], Collection[int]]
+"""Given the client ports of the open connections, those to close and open again."""
 
 _HEADER_END = b"\r\n\r\n"
 _CONTENT_LENGTH = b"\r\ncontent-length:"
@@ -115,6 +117,20 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.sent_at = 0.0
         self.transport: asyncio.Transport | None = None
+        self.retired = False
+        """Closed on purpose (see ``rebalance``): its loss is no failure."""
+
+    @property
+    def port(self) -> int:
+        """This end's port, which names the connection in /proc/net/tcp."""
+        assert self.transport is not None
+        port: int = self.transport.get_extra_info("sockname")[1]
+        return port
+
+    def retire(self) -> None:
+        self.retired = True
+        assert self.transport is not None
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports quack like asyncio.Transport without subclassing it.
@@ -153,7 +169,7 @@ class _Connection(asyncio.Protocol):
             self._finish()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.load.running:
+        if self.load.running and not self.retired:
             self.load.fail(f"the server closed a connection: {exc}")
         self._finish()
 
@@ -173,26 +189,37 @@ async def run_load(
     check: Check,
     meter: Meter,
     sample_every: int = 50,
+    rebalance: Rebalance | None = None,
 ) -> LoadResult:
     """Keep ``connections`` busy for ``warmup + duration`` seconds; measure the last ``duration``.
 
     ``meter`` is read right before and after the measured window, so its
     counters (server CPU, say) cover the same requests as ``requests``.
+    ``rebalance``, if given, is asked before the warm-up which connections to
+    open again (by client port), until it names none (at most 50 rounds).
     """
     loop = asyncio.get_running_loop()
     load = _Load(request, check, sample_every)
-    finished: list[asyncio.Future[None]] = []
-    transports: list[asyncio.BaseTransport] = []
-    for _ in range(connections):
+    opened: list[_Connection] = []
+
+    async def connect() -> _Connection:
         done: asyncio.Future[None] = loop.create_future()
-        finished.append(done)
-        transport, _protocol = await loop.create_connection(
-            lambda done=done: _Connection(load, done),  # type: ignore[misc]
-            host,
-            port,
+        _transport, protocol = await loop.create_connection(
+            lambda: _Connection(load, done), host, port
         )
-        transports.append(transport)
+        return protocol
+
     try:
+        opened += [await connect() for _ in range(connections)]
+        for _round in range(50 if rebalance else 0):
+            await asyncio.sleep(0.02)  # let the server accept them
+            again = set(rebalance([c.port for c in opened])) if rebalance else set()
+            if not again:
+                break
+            for connection in [c for c in opened if c.port in again]:
+                connection.retire()
+                opened.remove(connection)
+                opened.append(await connect())
         await asyncio.sleep(warmup)
         before, started, count = meter(), time.perf_counter(), load.completed
         load.measuring = True
@@ -202,10 +229,10 @@ async def run_load(
         requests = load.completed - count
         load.running = False
         # Let the requests in flight finish so the next case starts on a quiet server.
-        await asyncio.wait_for(asyncio.gather(*finished), timeout=30)
+        await asyncio.wait_for(asyncio.gather(*(c.done for c in opened)), timeout=30)
     finally:
-        for opened in transports:
-            opened.close()
+        for connection in opened:
+            connection.retire()
     load.latencies.sort()
     return LoadResult(
         requests=requests,

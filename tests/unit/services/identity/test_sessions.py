@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import pytest
@@ -188,16 +189,16 @@ async def test_a_token_naming_another_family_is_reuse_only_of_that_family():
 class RacingApp(FakeApp):
     """Runs ``race`` just before the next commit: a request that got there first."""
 
-    race: object = None
+    race: Callable[[], Awaitable[None]] | None = None
 
     def unit_of_work(self) -> FakeUnitOfWork:
         app = self
 
         class Racing(FakeUnitOfWork):
-            async def _commit(self, events):  # type: ignore[no-untyped-def]
+            async def _commit(self, events: Sequence[Event]) -> None:
                 race, app.race = app.race, None
                 if race is not None:
-                    await race()  # type: ignore[operator]
+                    await race()
                 await super()._commit(events)
 
         return Racing(self.store)

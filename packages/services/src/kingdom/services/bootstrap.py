@@ -25,7 +25,17 @@ EVENT_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = relay.EVENT_HANDLERS
 """Reactions to committed events."""
 
 DEPENDENCY_NAMES: frozenset[str] = frozenset(
-    {"clock", "ids", "hasher", "tokens", "secrets", "mailer", "publisher", "throttle", "session_policy"}
+    {
+        "clock",
+        "ids",
+        "hasher",
+        "tokens",
+        "secrets",
+        "mailer",
+        "publisher",
+        "throttle",
+        "session_policy",
+    }
 )
 """What the default handlers ask for besides ``uow`` (see :mod:`kingdom.services.ports`):
 ``clock: Clock``, ``ids: IdGenerator``, ``hasher: PasswordHasher``, ``tokens: TokenIssuer``,
