@@ -273,12 +273,14 @@ async def measure(
         duration=load.duration,
         check=check,
         meter=make_meter(server, postgres_database),
+        rebalance=server.spread,
     )
     row = Row(case, database, server.workers, result)
     status = "ok" if row.valid else f"FAILED: {result.first_failure}"
     print(
         f"  ({case.key}) {database:<8} w={server.workers}: {result.rate:>9,.0f} req/s "
-        f"{row.server_us:>7,.0f} µs/req  {status}",
+        f"{row.server_us:>7,.0f} µs/req  {status}"
+        + (f" ({result.reopened} connections reopened to spread them)" if result.reopened else ""),
         file=sys.stderr,
         flush=True,
     )

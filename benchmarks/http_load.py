@@ -27,8 +27,9 @@ Check = Callable[[bytes], "str | None"]
 """Inspects a sampled 200 body; returns what is wrong with it, or None."""
 Meter = Callable[[], Mapping[str, float]]
 """Cumulative counters (CPU seconds and the like) read at both ends of the window."""
-Rebalance = Callable[[Sequence[int]], Collection[int]]
-"""Given the client ports of the open connections, those to close and open again."""
+Rebalance = Callable[[Sequence[int]], "Collection[int] | None"]
+"""Given the client ports of the open connections, those to close and open again (None: ask
+again shortly, e.g. the server has not accepted them all yet)."""
 
 _HEADER_END = b"\r\n\r\n"
 _CONTENT_LENGTH = b"\r\ncontent-length:"
@@ -63,6 +64,8 @@ class LoadResult:
     first_failure: str | None = None
     checked: int = 0
     """How many bodies went through the full check."""
+    reopened: int = 0
+    """Connections opened again to spread them (see ``rebalance``)."""
 
     @property
     def rate(self) -> float:
@@ -201,6 +204,7 @@ async def run_load(
     loop = asyncio.get_running_loop()
     load = _Load(request, check, sample_every)
     opened: list[_Connection] = []
+    reopened = 0
 
     async def connect() -> _Connection:
         done: asyncio.Future[None] = loop.create_future()
@@ -213,10 +217,13 @@ async def run_load(
         opened += [await connect() for _ in range(connections)]
         for _round in range(50 if rebalance else 0):
             await asyncio.sleep(0.02)  # let the server accept them
-            again = set(rebalance([c.port for c in opened])) if rebalance else set()
+            again = rebalance([c.port for c in opened]) if rebalance else ()
+            if again is None:
+                continue
             if not again:
                 break
             for connection in [c for c in opened if c.port in again]:
+                reopened += 1
                 connection.retire()
                 opened.remove(connection)
                 opened.append(await connect())
@@ -243,4 +250,5 @@ async def run_load(
         failures=load.failures,
         first_failure=load.first_failure,
         checked=load.checked,
+        reopened=reopened,
     )

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TICK = 1 / os.sysconf("SC_CLK_TCK")
+_ESTABLISHED = "01"
+"""A TCP state in /proc/net/tcp."""
 STARTED = "Application startup complete"
 """uvicorn logs this once per worker when its lifespan startup is done."""
 
@@ -111,6 +113,61 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def spread(self, ports: Sequence[int]) -> list[int] | None:
+        """The connections (client ports) to open again so each worker serves its share.
+
+        uvicorn's workers accept from one shared socket, and a burst of new
+        connections mostly lands on whichever worker wakes first: with a few
+        long-lived keep-alive connections, one worker could serve them all
+        while the other idles, and two workers would measure as one. A load
+        balancer spreads connections in production; this stands in for it.
+        ``None`` while some connection is not accepted yet.
+        """
+        workers = self.worker_pids(all_processes())
+        if len(workers) < 2:
+            return []
+        owners = connection_owners(self.port, workers)
+        if any(port not in owners for port in ports):
+            return None
+        share = -(-len(ports) // len(workers))  # rounded up
+        excess: list[int] = []
+        for worker in workers:
+            held = [port for port in ports if owners[port] == worker]
+            excess += held[share:]
+        return excess
+
+
+def connection_owners(server_port: int, pids: Sequence[int]) -> dict[int, int]:
+    """Which of ``pids`` holds the server end of each connection to ``server_port``, by client port.
+
+    /proc/net/tcp maps the connection (local and remote port) to a socket
+    inode; /proc/<pid>/fd maps the inode to the process that accepted it.
+    """
+    client_ports: dict[int, int] = {}
+    with open("/proc/net/tcp") as table:
+        next(table)  # the header
+        for line in table:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+            if state == _ESTABLISHED and int(local.rsplit(":", 1)[1], 16) == server_port:
+                client_ports[inode] = int(remote.rsplit(":", 1)[1], 16)
+    owners: dict[int, int] = {}
+    for pid in pids:
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                port = client_ports.get(int(link[8:-1]))
+                if port is not None:
+                    owners[port] = pid
+    return owners
 
 
 @contextmanager

@@ -6,27 +6,28 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+
+from kingdom.entrypoints.http.responses import OrjsonResponse
 
 logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-async def live(request: Request) -> JSONResponse:
+async def live(request: Request) -> OrjsonResponse:
     """The process is up and serving HTTP; says nothing about dependencies."""
-    return JSONResponse({"status": "ok"})
+    return OrjsonResponse({"status": "ok"})
 
 
-def ready(check: ReadinessCheck) -> Callable[[Request], Awaitable[JSONResponse]]:
+def ready(check: ReadinessCheck) -> Callable[[Request], Awaitable[OrjsonResponse]]:
     """The process can serve requests: ``check`` (the database) answered."""
 
-    async def endpoint(request: Request) -> JSONResponse:
+    async def endpoint(request: Request) -> OrjsonResponse:
         try:
             await check()
         except Exception:
             logger.warning("readiness check failed", exc_info=True)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+            return OrjsonResponse({"status": "unavailable"}, status_code=503)
+        return OrjsonResponse({"status": "ok"})
 
     return endpoint
