@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import pytest
+
 from kingdom.domain.identity import RequestPasswordReset
 from kingdom.services.fakes import FakeApp, FakeClock, RecordingMailer
 from kingdom.services.identity.pacing import INITIAL_ESTIMATE, LatencyMimic
@@ -39,6 +41,24 @@ async def test_the_cheap_branch_waits_out_what_the_expensive_one_took():
     await mimic.pad(timedelta(milliseconds=9))  # already slower: no wait
 
     assert sleeps.seconds == [0.005]
+
+
+async def test_a_measured_sleep_overshoot_is_taken_off_the_next_waits():
+    now = [0.0]
+
+    async def oversleeping(seconds: float) -> None:
+        sleeps.seconds.append(seconds)
+        now[0] += seconds + 0.001  # the loop wakes a millisecond late
+
+    sleeps = Sleeps()
+    mimic = LatencyMimic(sleep=oversleeping, monotonic=lambda: now[0])
+    mimic.record(timedelta(milliseconds=10))
+
+    for _ in range(60):
+        await mimic.pad(timedelta(0))
+
+    assert sleeps.seconds[0] == 0.010
+    assert sleeps.seconds[-1] == pytest.approx(0.009, abs=0.0001)
 
 
 async def test_before_any_sample_the_initial_estimate_is_the_target():

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Final
 
 Sleep = Callable[[float], Awaitable[None]]
+Monotonic = Callable[[], float]
 
 INITIAL_ESTIMATE: Final = timedelta(milliseconds=10)
 """What the cheap branch waits before the expensive one ever ran in this process."""
+
+_OVERSHOOT_WEIGHT: Final = 0.1
+"""How fast the estimate of sleep overshoot follows new measurements (an EWMA)."""
 
 
 class LatencyMimic:
@@ -32,6 +37,11 @@ class LatencyMimic:
     Durations come from the handler's :class:`~kingdom.services.ports.Clock`,
     so under a test's fake clock they are all zero: once the expensive branch
     ran, the cheap one no longer waits.
+
+    A sleep overshoots (the event loop wakes on a millisecond tick, later
+    under load): left alone, the cheap branch would end up *slower* by
+    about a millisecond. Each pad measures its overshoot (``monotonic``) and
+    the next one sleeps that much less, on average.
     """
 
     def __init__(
@@ -41,13 +51,16 @@ class LatencyMimic:
         cap: timedelta = timedelta(seconds=2),
         initial: timedelta = INITIAL_ESTIMATE,
         sleep: Sleep = asyncio.sleep,
+        monotonic: Monotonic = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self._samples: deque[timedelta] = deque(maxlen=keep)
         self._cap = cap
         self._initial = initial
         self._sleep = sleep
+        self._monotonic = monotonic
         self._rng = rng or random.Random()
+        self._overshoot = 0.0
 
     def record(self, took: timedelta) -> None:
         """The expensive branch just took ``took`` (clamped to ``[0, cap]``)."""
@@ -61,9 +74,13 @@ class LatencyMimic:
 
     async def pad(self, took: timedelta) -> None:
         """The cheap branch took ``took`` so far: wait out the rest of :meth:`target`."""
-        remaining = self.target() - took
-        if remaining > timedelta(0):
-            await self._sleep(remaining.total_seconds())
+        remaining = (self.target() - took).total_seconds() - self._overshoot
+        if remaining <= 0:
+            return
+        started = self._monotonic()
+        await self._sleep(remaining)
+        overshoot = max(0.0, self._monotonic() - started - remaining)
+        self._overshoot += _OVERSHOOT_WEIGHT * (overshoot - self._overshoot)
 
 
 RESET_PACING: Final = LatencyMimic()
