@@ -94,3 +94,16 @@ def test_each_setting_names_itself_when_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_environ({name: value})
     assert raised.value.name == name
+
+
+def test_no_proxy_is_trusted_unless_named() -> None:
+    assert Settings.from_environ({}).trusted_proxies == ()
+    settings = Settings.from_environ({"KINGDOM_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16"})
+    assert settings.trusted_proxies == ("10.0.0.1", "192.168.0.0/16")
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.local", "10.0.0.1,nope"])
+def test_trusted_proxies_must_be_addresses_or_networks(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_environ({"KINGDOM_TRUSTED_PROXIES": value})
+    assert raised.value.name == "KINGDOM_TRUSTED_PROXIES"

@@ -43,6 +43,11 @@ def main() -> None:
         # its request id, operation and user.
         log_config=logging_config("INFO"),
         access_log=False,
+        # Login throttling counts per client address: X-Forwarded-For is only
+        # believed from the configured proxies (uvicorn would otherwise trust
+        # it from 127.0.0.1, letting any local client choose its address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
 

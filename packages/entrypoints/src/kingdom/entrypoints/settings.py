@@ -61,6 +61,8 @@ class Settings:
     token_audience: str = "kingdom-api"
     token_lifetime_seconds: int = 15 * 60
     cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses whose ``X-Forwarded-For`` is believed (the client address throttling sees)."""
     max_query_depth: int = 10
     """Levels of nested fields in a GraphQL operation (fragments followed)."""
     max_query_cost: int = 5000
@@ -123,6 +125,7 @@ class Settings:
                 "TOKEN_LIFETIME", get("TOKEN_LIFETIME", defaults.token_lifetime_seconds), 60, 86_400
             ),
             cors_origins=_origins(get("CORS_ORIGINS")),
+            trusted_proxies=_proxies(get("TRUSTED_PROXIES")),
             **_query_limits(get, defaults),
             admin_password=_admin_password(get("ADMIN_PASSWORD") or None),
             **_session_settings(get, defaults),
@@ -315,6 +318,19 @@ def _password_settings(get: Callable[[str, object], str], defaults: Settings) ->
             raise SettingsError(name, text, f"expected at least argon2-cffi's default {floor}")
         values[field_name] = number
     return values
+
+
+def _proxies(value: str) -> tuple[str, ...]:
+    """IP addresses or networks, comma-separated; ``*`` (trust anyone) is refused on purpose."""
+    proxies = tuple(part.strip() for part in value.split(",") if part.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise SettingsError(
+                "TRUSTED_PROXIES", value, f"{proxy!r} is not an IP address or network"
+            ) from None
+    return proxies
 
 
 def _origins(value: str) -> tuple[str, ...]:
