@@ -30,7 +30,7 @@ STARTED = "Application startup complete"
 
 
 @dataclass(frozen=True)
-class _Stat:
+class ProcessStat:
     pid: int
     name: str
     parent: int
@@ -38,7 +38,7 @@ class _Stat:
     """utime + stime, in seconds."""
 
 
-def _read_stat(pid: int) -> _Stat | None:
+def _read_stat(pid: int) -> ProcessStat | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -47,24 +47,24 @@ def _read_stat(pid: int) -> _Stat | None:
     name = raw[raw.index("(") + 1 : raw.rindex(")")]
     fields = raw[raw.rindex(")") + 2 :].split()
     # After the name: state, ppid, ... utime is field 14 and stime field 15 of stat(5).
-    return _Stat(pid, name, int(fields[1]), (int(fields[11]) + int(fields[12])) * TICK)
+    return ProcessStat(pid, name, int(fields[1]), (int(fields[11]) + int(fields[12])) * TICK)
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
 
 
-def all_processes() -> list[_Stat]:
+def all_processes() -> list[ProcessStat]:
     stats = (_read_stat(int(entry)) for entry in os.listdir("/proc") if entry.isdigit())
     return [stat for stat in stats if stat is not None]
 
 
-def tree_cpu(root: int, processes: Sequence[_Stat]) -> dict[int, float]:
+def tree_cpu(root: int, processes: Sequence[ProcessStat]) -> dict[int, float]:
     """CPU seconds of ``root`` and each of its live descendants, by pid."""
-    children: dict[int, list[_Stat]] = {}
+    children: dict[int, list[ProcessStat]] = {}
     for stat in processes:
         children.setdefault(stat.parent, []).append(stat)
     found = {stat.pid: stat for stat in processes}
@@ -100,16 +100,16 @@ class Server:
     log: Path
     workers: int
 
-    def cpu(self, processes: Sequence[_Stat]) -> dict[int, float]:
+    def cpu(self, processes: Sequence[ProcessStat]) -> dict[int, float]:
         return tree_cpu(self.process.pid, processes)
 
-    def worker_pids(self, processes: Sequence[_Stat]) -> list[int]:
+    def worker_pids(self, processes: Sequence[ProcessStat]) -> list[int]:
         """The processes serving requests: uvicorn's children, or the server itself alone."""
         if self.workers == 1:
             return [self.process.pid]
         children = (s.pid for s in processes if s.parent == self.process.pid)
         # Not multiprocessing's resource tracker, which is a child too.
-        return sorted(pid for pid in children if b"spawn_main" in _cmdline(pid))
+        return sorted(pid for pid in children if b"spawn_main" in cmdline(pid))
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

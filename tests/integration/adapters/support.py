@@ -28,8 +28,8 @@ from kingdom.services.fakes import (
 from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.injection import Handler
 from kingdom.services.messagebus import MessageBus
-from kingdom.services.ports import ThrottlePolicy
 from kingdom.services.meta import new_meta
+from kingdom.services.ports import ThrottlePolicy
 from kingdom.services.retry import RetryPolicy
 
 
