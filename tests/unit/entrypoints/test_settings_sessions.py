@@ -79,20 +79,20 @@ def test_the_idle_limit_may_equal_the_lifetime() -> None:
         (
             {"KINGDOM_PASSWORD_TIME_COST": str(ARGON2.time_cost - 1)},
             "KINGDOM_PASSWORD_TIME_COST",
-            f"at least argon2-cffi's default {ARGON2.time_cost}",
+            f"expected {ARGON2.time_cost} to",
         ),
         (
             {"KINGDOM_PASSWORD_MEMORY_KIB": "8"},
             "KINGDOM_PASSWORD_MEMORY_KIB",
-            f"at least argon2-cffi's default {ARGON2.memory_cost}",
+            f"expected {ARGON2.memory_cost} to",
         ),
         (
             {"KINGDOM_PASSWORD_PARALLELISM": "1"},
             "KINGDOM_PASSWORD_PARALLELISM",
-            f"at least argon2-cffi's default {ARGON2.parallelism}",
+            f"expected {ARGON2.parallelism} to",
         ),
         ({"KINGDOM_PASSWORD_TIME_COST": "many"}, "KINGDOM_PASSWORD_TIME_COST", "integer"),
-        ({"KINGDOM_PASSWORD_PARALLELISM": "65"}, "KINGDOM_PASSWORD_PARALLELISM", "1 to 64"),
+        ({"KINGDOM_PASSWORD_PARALLELISM": "65"}, "KINGDOM_PASSWORD_PARALLELISM", "to 64"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(

@@ -115,45 +115,15 @@ class Settings:
             data_dir=data_dir,
             database_url=_database_url(get("DATABASE_URL"), data_dir),
             env=env,
-            workers=_integer("WORKERS", get("WORKERS", defaults.workers), 1, 64),
             signing_key=signing_key,
             token_keys_file=keys_file,
             token_keys=None if keys_file is None else _token_keys(keys_file),
             token_issuer=_word("TOKEN_ISSUER", get("TOKEN_ISSUER", defaults.token_issuer)),
             token_audience=_word("TOKEN_AUDIENCE", get("TOKEN_AUDIENCE", defaults.token_audience)),
-            token_lifetime_seconds=_integer(
-                "TOKEN_LIFETIME", get("TOKEN_LIFETIME", defaults.token_lifetime_seconds), 60, 86_400
-            ),
             cors_origins=_origins(get("CORS_ORIGINS")),
             trusted_proxies=_proxies(get("TRUSTED_PROXIES")),
-            **_query_limits(get, defaults),
             admin_password=_admin_password(get("ADMIN_PASSWORD") or None),
-            **_session_settings(get, defaults),
-            **_password_settings(get, defaults),
-            login_account_free_failures=_integer(
-                "LOGIN_ACCOUNT_FREE_FAILURES",
-                get("LOGIN_ACCOUNT_FREE_FAILURES", defaults.login_account_free_failures),
-                0,
-                1_000_000,
-            ),
-            login_address_free_failures=_integer(
-                "LOGIN_ADDRESS_FREE_FAILURES",
-                get("LOGIN_ADDRESS_FREE_FAILURES", defaults.login_address_free_failures),
-                0,
-                1_000_000,
-            ),
-            login_max_delay_seconds=_integer(
-                "LOGIN_MAX_DELAY_SECONDS",
-                get("LOGIN_MAX_DELAY_SECONDS", defaults.login_max_delay_seconds),
-                1,
-                86_400,
-            ),
-            login_quiet_seconds=_integer(
-                "LOGIN_QUIET_SECONDS",
-                get("LOGIN_QUIET_SECONDS", defaults.login_quiet_seconds),
-                1,
-                86_400,
-            ),
+            **_bounded_integers(get, defaults),
         )
 
     @property
@@ -203,13 +173,15 @@ def _hide_password(value: str) -> str:
         return value
 
 
-def _integer(name: str, value: str, low: int, high: int) -> int:
+def _integer(name: str, value: str, low: int, high: int, note: str = "") -> int:
     try:
         number = int(value)
     except ValueError:
         raise SettingsError(name, value, "expected an integer") from None
     if not low <= number <= high:
-        raise SettingsError(name, value, f"expected {low} to {high}")
+        raise SettingsError(
+            name, value, f"expected {low} to {high}" + (f" ({note})" if note else "")
+        )
     return number
 
 
@@ -259,64 +231,47 @@ def _token_keys(path: Path) -> KeySet:
         raise SettingsError("TOKEN_KEYS_FILE", str(path), str(error)) from None
 
 
-_QUERY_LIMIT_RANGES: dict[str, tuple[str, int, int]] = {
-    "max_query_depth": ("MAX_QUERY_DEPTH", 1, 100),
-    "max_query_cost": ("MAX_QUERY_COST", 1, 10_000_000),
-    "max_query_tokens": ("MAX_QUERY_TOKENS", 10, 1_000_000),
-    "max_query_aliases": ("MAX_QUERY_ALIASES", 0, 10_000),
+_ARGON2_NOTE = "argon2-cffi's default is the floor, so no setting weakens hashing"
+
+_BOUNDED_INTEGERS: dict[str, tuple[str, int, int, str]] = {
+    # field: (variable without prefix, lowest, highest, why the lowest if not obvious)
+    "workers": ("WORKERS", 1, 64, ""),
+    "token_lifetime_seconds": ("TOKEN_LIFETIME", 60, 86_400, ""),
+    "max_query_depth": ("MAX_QUERY_DEPTH", 1, 100, ""),
+    "max_query_cost": ("MAX_QUERY_COST", 1, 10_000_000, ""),
+    "max_query_tokens": ("MAX_QUERY_TOKENS", 10, 1_000_000, ""),
+    "max_query_aliases": ("MAX_QUERY_ALIASES", 0, 10_000, ""),
+    "refresh_idle_seconds": ("REFRESH_IDLE_SECONDS", 60, _YEAR_SECONDS, ""),
+    "refresh_lifetime_seconds": ("REFRESH_LIFETIME_SECONDS", 60, _YEAR_SECONDS, ""),
+    # As low as 1 s, so an end-to-end test can watch a code expire.
+    "reset_token_ttl_seconds": ("RESET_TOKEN_TTL_SECONDS", 1, 86_400, ""),
+    "password_time_cost": ("PASSWORD_TIME_COST", DEFAULT_TIME_COST, 100, _ARGON2_NOTE),
+    "password_memory_kib": (
+        "PASSWORD_MEMORY_KIB",
+        DEFAULT_MEMORY_COST,
+        4 * 1024 * 1024,
+        _ARGON2_NOTE,
+    ),
+    "password_parallelism": ("PASSWORD_PARALLELISM", DEFAULT_PARALLELISM, 64, _ARGON2_NOTE),
+    "login_account_free_failures": ("LOGIN_ACCOUNT_FREE_FAILURES", 0, 1_000_000, ""),
+    "login_address_free_failures": ("LOGIN_ADDRESS_FREE_FAILURES", 0, 1_000_000, ""),
+    "login_max_delay_seconds": ("LOGIN_MAX_DELAY_SECONDS", 1, 86_400, ""),
+    "login_quiet_seconds": ("LOGIN_QUIET_SECONDS", 1, 86_400, ""),
 }
 
 
-def _query_limits(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
-    """The GraphQL query limits, ``KINGDOM_MAX_QUERY_{DEPTH,COST,TOKENS,ALIASES}``."""
-    return {
-        field_name: _integer(name, get(name, getattr(defaults, field_name)), low, high)
-        for field_name, (name, low, high) in _QUERY_LIMIT_RANGES.items()
+def _bounded_integers(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
+    """Every integer setting of :data:`_BOUNDED_INTEGERS`, range-checked, plus cross-checks."""
+    values = {
+        field_name: _integer(name, get(name, getattr(defaults, field_name)), low, high, note)
+        for field_name, (name, low, high, note) in _BOUNDED_INTEGERS.items()
     }
-
-
-def _session_settings(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
-    idle = _integer(
-        "REFRESH_IDLE_SECONDS",
-        get("REFRESH_IDLE_SECONDS", defaults.refresh_idle_seconds),
-        60,
-        _YEAR_SECONDS,
-    )
-    lifetime_text = get("REFRESH_LIFETIME_SECONDS", defaults.refresh_lifetime_seconds)
-    lifetime = _integer("REFRESH_LIFETIME_SECONDS", lifetime_text, 60, _YEAR_SECONDS)
-    if lifetime < idle:
+    if values["refresh_lifetime_seconds"] < values["refresh_idle_seconds"]:
         raise SettingsError(
             "REFRESH_LIFETIME_SECONDS",
-            lifetime_text,
-            f"must be at least {PREFIX}REFRESH_IDLE_SECONDS ({idle})",
+            str(values["refresh_lifetime_seconds"]),
+            f"must be at least {PREFIX}REFRESH_IDLE_SECONDS ({values['refresh_idle_seconds']})",
         )
-    return {
-        "refresh_idle_seconds": idle,
-        "refresh_lifetime_seconds": lifetime,
-        # As low as 1 s, so an end-to-end test can watch a code expire.
-        "reset_token_ttl_seconds": _integer(
-            "RESET_TOKEN_TTL_SECONDS",
-            get("RESET_TOKEN_TTL_SECONDS", defaults.reset_token_ttl_seconds),
-            1,
-            86_400,
-        ),
-    }
-
-
-def _password_settings(get: Callable[[str, object], str], defaults: Settings) -> dict[str, int]:
-    """argon2id costs: never below argon2-cffi's defaults, so no setting weakens hashing."""
-    limits = {
-        "password_time_cost": ("PASSWORD_TIME_COST", DEFAULT_TIME_COST, 100),
-        "password_memory_kib": ("PASSWORD_MEMORY_KIB", DEFAULT_MEMORY_COST, 4 * 1024 * 1024),
-        "password_parallelism": ("PASSWORD_PARALLELISM", DEFAULT_PARALLELISM, 64),
-    }
-    values = {}
-    for field_name, (name, floor, ceiling) in limits.items():
-        text = get(name, getattr(defaults, field_name))
-        number = _integer(name, text, 1, ceiling)
-        if number < floor:
-            raise SettingsError(name, text, f"expected at least argon2-cffi's default {floor}")
-        values[field_name] = number
     return values
 
 
