@@ -122,13 +122,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.retired = False
         """Closed on purpose (see ``rebalance``): its loss is no failure."""
-
-    @property
-    def port(self) -> int:
+        self.port = 0
         """This end's port, which names the connection in /proc/net/tcp."""
-        assert self.transport is not None
-        port: int = self.transport.get_extra_info("sockname")[1]
-        return port
 
     def retire(self) -> None:
         self.retired = True
@@ -138,6 +133,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports quack like asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        self.port = transport.get_extra_info("sockname")[1]
         self._send()
 
     def _send(self) -> None:
