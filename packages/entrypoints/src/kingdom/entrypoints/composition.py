@@ -33,6 +33,7 @@ from kingdom.domain.identity import UserStatus
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.limits import QueryLimits
+from kingdom.entrypoints.http.access_log import stderr_sink
 from kingdom.entrypoints.http.app import create_app
 from kingdom.entrypoints.secrets import cursor_key, signing_keys
 from kingdom.entrypoints.settings import Settings
@@ -55,7 +56,7 @@ class Kingdom:
 
 
 def build(settings: Settings) -> Kingdom:
-    database = create_database(settings.database_url)
+    database = create_database(settings.database_url, pool_size=settings.database_pool_size)
     keys = signing_keys(settings)
     clock, ids = SystemClock(), UuidIds()
     issuer = JwtTokenIssuer(
@@ -176,6 +177,8 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
         ready=database_answers,
         public_keys=_published(kingdom.keys),
         cors_origins=kingdom.settings.cors_origins,
+        # The same JSON line logging would write to stderr, without a LogRecord.
+        access_sink=stderr_sink(),
     )
 
     @contextlib.asynccontextmanager

@@ -2,9 +2,13 @@
 
 Log shippers read a line as one event: a multi-line traceback becomes one
 escaped string in ``exception``. Structured fields travel on a record as
-``extra={"fields": {...}}`` (see :mod:`kingdom.entrypoints.http.access_log`)
-and become top-level keys next to ``time``, ``level``, ``logger`` and
-``message``.
+``extra={"fields": {...}}`` and become top-level keys next to ``time``,
+``level``, ``logger`` and ``message``.
+
+:func:`json_line` is that format without a :class:`logging.LogRecord`: the
+access log (:mod:`kingdom.entrypoints.http.access_log`) writes its one line
+per request with it straight to stderr, skipping the logging machinery on
+the hot path, and its lines are the same as the formatter's.
 
 :func:`logging_config` is the ``logging.config.dictConfig`` the server hands
 to uvicorn, which applies it in the main process and in every worker.
@@ -13,6 +17,8 @@ to uvicorn, which applies it in the main process and in every worker.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -21,27 +27,77 @@ import orjson
 _RESERVED: Final = frozenset({"time", "level", "logger", "message", "exception"})
 
 
+def event(
+    created: float, level: str, logger: str, message: str, fields: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The JSON object of one log line: the standard keys, then ``fields``."""
+    line: dict[str, Any] = {
+        "time": timestamp(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    if fields:
+        if _RESERVED.isdisjoint(fields):
+            line.update(fields)
+        else:
+            line.update((key, value) for key, value in fields.items() if key not in _RESERVED)
+    return line
+
+
+_second: tuple[int, str] = (0, datetime.fromtimestamp(0, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+"""The last whole second :func:`timestamp` formatted, and its text."""
+
+
+def timestamp(created: float) -> str:
+    """``created`` in UTC, ISO 8601 to the millisecond: ``2026-01-02T03:04:05.678+00:00``.
+
+    What ``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``
+    gives, at a tenth of its cost: the date and time of day are formatted once
+    per second (every request writes a line, so this is on the hot path).
+    """
+    global _second
+    # Rounded to the microsecond as datetime does it (modf, then half to even).
+    fraction, whole = math.modf(created)
+    seconds, micros = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
+    cached, text = _second
+    if seconds != cached:
+        text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (seconds, text)
+    return f"{text}.{micros // 1000:03d}+00:00"
+
+
+def json_line(
+    created: float, level: str, logger: str, message: str, fields: Mapping[str, Any] | None
+) -> bytes:
+    """One log line, newline included, as :class:`JsonFormatter` writes it."""
+    # default=str: a field that is not JSON (a UUID, a path) is still logged.
+    return orjson.dumps(
+        event(created, level, logger, message, fields),
+        default=str,
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one line of JSON."""
 
     def format(self, record: logging.LogRecord) -> str:
-        event: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            event.update((key, value) for key, value in fields.items() if key not in _RESERVED)
+        line = event(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            fields if isinstance(fields, dict) else None,
+        )
         if record.exc_info:
-            event["exception"] = self.formatException(record.exc_info)
+            line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
-            event["exception"] = record.exc_text
+            line["exception"] = record.exc_text
         if record.stack_info:
-            event["stack"] = self.formatStack(record.stack_info)
-        # default=str: a field that is not JSON (a UUID, a path) is still logged.
-        return orjson.dumps(event, default=str).decode()
+            line["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(line, default=str).decode()
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from kingdom.adapters.security.passwords import (
     DEFAULT_TIME_COST,
 )
 from kingdom.adapters.security.tokens import KeySet
-from kingdom.adapters.sql.engine import DatabaseUrlError, parse_database_url
+from kingdom.adapters.sql.engine import DEFAULT_POOL_SIZE, DatabaseUrlError, parse_database_url
 from kingdom.entrypoints.key_ring import KeyRingError, load_key_ring
 
 PREFIX = "KINGDOM_"
@@ -48,6 +48,9 @@ class Settings:
     """Where the embedded default keeps its files (the SQLite database, later keys and mail)."""
     database_url: str = ""
     """SQLAlchemy async URL; empty means the embedded SQLite file in ``data_dir``."""
+    database_pool_size: int = DEFAULT_POOL_SIZE
+    """PostgreSQL connections each worker keeps open (as many again may open in a burst).
+    SQLite ignores it: its reads share one connection."""
     env: Environment = Environment.DEVELOPMENT
     workers: int = 1
     signing_key: str | None = field(default=None, repr=False)
@@ -236,6 +239,7 @@ _ARGON2_NOTE = "argon2-cffi's default is the floor, so no setting weakens hashin
 _BOUNDED_INTEGERS: dict[str, tuple[str, int, int, str]] = {
     # field: (variable without prefix, lowest, highest, why the lowest if not obvious)
     "workers": ("WORKERS", 1, 64, ""),
+    "database_pool_size": ("DATABASE_POOL_SIZE", 1, 1000, ""),
     "token_lifetime_seconds": ("TOKEN_LIFETIME", 60, 86_400, ""),
     "max_query_depth": ("MAX_QUERY_DEPTH", 1, 100, ""),
     "max_query_cost": ("MAX_QUERY_COST", 1, 10_000_000, ""),

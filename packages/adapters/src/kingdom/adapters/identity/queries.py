@@ -3,12 +3,13 @@
 The caller's :class:`~kingdom.domain.access.ReadScope` becomes part of the
 WHERE clause, so a page is always full and a total counts only what the
 caller may see. Pages are keyset-paginated (see :mod:`kingdom.adapters.sql.keyset`).
+The role codes of users are read only for callers that show them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,10 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Keyset, member_of, snapshot_reads
+from kingdom.adapters.sql.keyset import Keyset, member_of
 from kingdom.adapters.sql.scoped_listing import ScopedListing
+from kingdom.domain.access import ReadScope
 from kingdom.domain.identity import UserStatus, sorted_policies
-from kingdom.services.ports.queries import RoleQueries, RoleView, UserQueries, UserView
+from kingdom.services.ports.queries import (
+    Page,
+    PageRequest,
+    RoleQueries,
+    RoleView,
+    UserQueries,
+    UserView,
+)
 
 USERS = Keyset("users", (users.c.email, users.c.id), (str, str))
 """Users by e-mail, then id (e-mail is unique, so the id only makes the key explicit)."""
@@ -42,8 +51,10 @@ _ROLE_COLUMNS = (roles.c.id, roles.c.name, roles.c.policies, roles.c.version)
 class SqlUserQueries(ScopedListing[UserView], UserQueries):
     """Users sorted by e-mail, then id; with ``count_totals`` pages carry an exact total.
 
-    A page's role codes come from a second query on the same connection, so
-    reads run in one snapshot (:func:`snapshot_reads`) to see one moment.
+    With ``with_roles`` (the default), a page's role codes come from a second
+    query on the same connection, so those reads run in one snapshot
+    (:func:`snapshot_reads`) to see one moment; without, the page is one
+    statement and its views carry no role codes.
     """
 
     def __init__(
@@ -57,10 +68,19 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             columns=_USER_COLUMNS,
             to_view=lambda row: _user_view(row, ()),
             count_totals=count_totals,
-            engine=snapshot_reads(database),
         )
 
-    async def _views(
+    async def list(
+        self, scope: ReadScope, page: PageRequest, *, with_roles: bool = True
+    ) -> Page[UserView]:
+        return await self._list(scope, page, details=with_roles)
+
+    async def by_ids(
+        self, scope: ReadScope, ids: Sequence[str], *, with_roles: bool = True
+    ) -> Mapping[str, UserView]:
+        return await self._by_ids(scope, ids, details=with_roles)
+
+    async def _details(
         self, connection: AsyncConnection, rows: Sequence[RowMapping]
     ) -> Sequence[UserView]:
         held = await self._role_codes(connection, [row["id"] for row in rows])

@@ -83,7 +83,8 @@ class SqlTransferQueries(TransferQueries):
     def __init__(
         self, database: Database, codec: CursorCodec, *, count_totals: bool = False
     ) -> None:
-        self._engine = database.engine
+        # Every read here is one statement: no transaction needed.
+        self._engine = database.reader
         self._dialect = database.dialect
         self._codec = codec
         self._count_totals = count_totals
@@ -103,7 +104,7 @@ class SqlTransferQueries(TransferQueries):
                 query,
                 columns=_TRANSFER_COLUMNS,
                 branches=branches,
-                count_total=self._count_totals,
+                count_total=self._count_totals and page.count_total,
             )
         return map_page(rows, _transfer_view)
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Column, RowMapping, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of, scoped
+from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of, scoped, snapshot_reads
 from kingdom.domain.access import ReadScope
 from kingdom.services.ports.queries import Edge, Page, PageRequest
 
@@ -24,7 +24,13 @@ V = TypeVar("V")
 
 
 class ScopedListing(Generic[V]):
-    """``list`` and ``by_ids`` over one table whose scope selector is its id column."""
+    """``list`` and ``by_ids`` over one table whose scope selector is its id column.
+
+    A page (with its flags and total) or a batch lookup is one statement, run
+    on the database's ``reader`` without a transaction. A subclass whose views
+    need more rows (:meth:`_details`) reads them on the same connection, in
+    one snapshot, when asked to (``details=True``).
+    """
 
     def __init__(
         self,
@@ -36,9 +42,9 @@ class ScopedListing(Generic[V]):
         columns: Sequence[Column[Any]],
         to_view: Callable[[RowMapping], V],
         count_totals: bool = False,
-        engine: AsyncEngine | None = None,
     ) -> None:
-        self._engine = engine or database.engine
+        self._reader = database.reader
+        self._snapshot = snapshot_reads(database)
         self._dialect = database.dialect
         self._pager = keyset.cursors(codec)
         self._id = id_column
@@ -47,19 +53,25 @@ class ScopedListing(Generic[V]):
         self._count_totals = count_totals
 
     async def list(self, scope: ReadScope, page: PageRequest) -> Page[V]:
+        return await self._list(scope, page, details=False)
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, V]:
+        return await self._by_ids(scope, ids, details=False)
+
+    async def _list(self, scope: ReadScope, page: PageRequest, *, details: bool) -> Page[V]:
         query = self._pager.query(page)  # a bad cursor fails before any I/O
         branches = scoped(self._id, scope, self._dialect)
         if not branches:
             return Page.empty()
-        async with self._engine.connect() as connection:
+        async with (self._snapshot if details else self._reader).connect() as connection:
             rows = await self._pager.fetch(
                 connection,
                 query,
                 columns=self._columns,
                 branches=branches,
-                count_total=self._count_totals,
+                count_total=self._count_totals and page.count_total,
             )
-            views = await self._views(connection, rows.items)
+            views = await self._views(connection, rows.items, details)
         return Page(
             edges=tuple(Edge(e.cursor, view) for e, view in zip(rows.edges, views, strict=True)),
             has_next=rows.has_next,
@@ -67,18 +79,29 @@ class ScopedListing(Generic[V]):
             total=rows.total,
         )
 
-    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, V]:
+    async def _by_ids(
+        self, scope: ReadScope, ids: Sequence[str], *, details: bool
+    ) -> Mapping[str, V]:
         wanted = allowed_ids(scope, ids)
         if not wanted:
             return {}
-        async with self._engine.connect() as connection:
+        async with (self._snapshot if details else self._reader).connect() as connection:
             result = await connection.execute(
                 select(*self._columns).where(member_of(self._id, wanted, self._dialect))
             )
             rows = result.mappings().all()
-            views = await self._views(connection, rows)
+            views = await self._views(connection, rows, details)
         return {row["id"]: view for row, view in zip(rows, views, strict=True)}
 
-    async def _views(self, connection: AsyncConnection, rows: Sequence[RowMapping]) -> Sequence[V]:
-        """The views of ``rows``; a subclass may read more on the same connection."""
+    async def _views(
+        self, connection: AsyncConnection, rows: Sequence[RowMapping], details: bool
+    ) -> Sequence[V]:
+        if details:
+            return await self._details(connection, rows)
+        return [self._to_view(row) for row in rows]
+
+    async def _details(
+        self, connection: AsyncConnection, rows: Sequence[RowMapping]
+    ) -> Sequence[V]:
+        """The full views of ``rows``, reading more on ``connection`` (same snapshot)."""
         return [self._to_view(row) for row in rows]

@@ -10,8 +10,8 @@ resolvers as ``info.context``.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -105,12 +105,15 @@ def request_id(connection: HTTPConnection) -> str:
     Kept on ``connection.state`` so every part of the request (responses,
     error logs) reports the same id.
     """
-    existing = getattr(connection.state, "request_id", None)
+    # The scope's state dict itself (what ``connection.state`` wraps): this
+    # runs twice per request, and the id is nearly always there already.
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    existing = state.get("request_id")
     if isinstance(existing, str):
         return existing
     offered = connection.headers.get("x-request-id", "")
-    chosen = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
-    connection.state.request_id = chosen
+    chosen = offered if _REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
+    state["request_id"] = chosen
     return chosen
 
 

@@ -30,6 +30,7 @@ from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.directives import require_write
 from kingdom.entrypoints.graphql.nodes import load_node, policies_from_input
 from kingdom.entrypoints.graphql.pagination import connection, page_request
+from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, counted, selects
 from kingdom.services.identity.refresh import RefreshTokenReused
 from kingdom.services.identity.sessions import IssuedSession
 from kingdom.services.ports import RoleView, UserView
@@ -68,6 +69,11 @@ def resolve_role_id(obj: RoleView, *_: Any) -> str:
     return global_ids.encode("Role", obj.code)
 
 
+def _shows_roles(info: Info, *path: str) -> bool:
+    """Whether the users this field resolves to (at ``path``) show their role codes."""
+    return selects(info, USER_ROLE_FIELDS, *path)
+
+
 # Queries
 
 
@@ -78,23 +84,28 @@ async def resolve_viewer(_: None, info: Info) -> UserView | None:
     user_id = context.actor.user_id
     if user_id is None:
         return None
-    return await context.loaders.users(ReadScope(all=False, ids=frozenset({user_id}))).load(user_id)
+    oneself = ReadScope(all=False, ids=frozenset({user_id}))
+    return await context.loaders.users(oneself, with_roles=_shows_roles(info)).load(user_id)
 
 
 @query.field("users")
 async def resolve_users(_: None, info: Info, scope: ReadScope, **arguments: Any) -> dict[str, Any]:
-    request = page_request(**arguments)
-    return connection(await request_context(info).services.users.list(scope, request))
+    request = counted(info, page_request(**arguments))
+    users = request_context(info).services.users
+    return connection(
+        await users.list(scope, request, with_roles=_shows_roles(info, "edges", "node"))
+    )
 
 
 @query.field("user")
 async def resolve_user(_: None, info: Info, scope: ReadScope, id: str) -> UserView | None:
-    return await request_context(info).loaders.users(scope).load(global_ids.decode_as(id, "User"))
+    loader = request_context(info).loaders.users(scope, with_roles=_shows_roles(info))
+    return await loader.load(global_ids.decode_as(id, "User"))
 
 
 @query.field("roles")
 async def resolve_roles(_: None, info: Info, scope: ReadScope, **arguments: Any) -> dict[str, Any]:
-    request = page_request(**arguments)
+    request = counted(info, page_request(**arguments))
     return connection(await request_context(info).services.roles.list(scope, request))
 
 
@@ -328,7 +339,8 @@ for payload in user_payloads:
         obj: dict[str, Any], info: Info, scope: ReadScope
     ) -> UserView | None:
         user_id = global_ids.decode_as(obj["user_id"], "User")
-        return await request_context(info).loaders.users(scope).load(user_id)
+        loader = request_context(info).loaders.users(scope, with_roles=_shows_roles(info))
+        return await loader.load(user_id)
 
 
 BINDABLES: Final = (

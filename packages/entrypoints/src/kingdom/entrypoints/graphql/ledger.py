@@ -18,6 +18,7 @@ from kingdom.domain.ledger import (
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.pagination import connection, page_request
+from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, counted, selects
 from kingdom.services.ports import AccountView, TransferView, UserView
 
 query = QueryType()
@@ -42,14 +43,15 @@ def resolve_account_id(obj: AccountView, *_: Any) -> str:
 
 @account.field("owner")
 async def resolve_account_owner(obj: AccountView, info: Info, scope: ReadScope) -> UserView | None:
-    return await request_context(info).loaders.users(scope).load(obj.owner_id)
+    loader = request_context(info).loaders.users(scope, with_roles=selects(info, USER_ROLE_FIELDS))
+    return await loader.load(obj.owner_id)
 
 
 @account.field("transfers")
 async def resolve_account_transfers(
     obj: AccountView, info: Info, scope: ReadScope, **arguments: Any
 ) -> dict[str, Any]:
-    request = page_request(**arguments)
+    request = counted(info, page_request(**arguments))
     transfers = request_context(info).services.transfers
     return connection(await transfers.list(scope, request, account_id=obj.id))
 
@@ -80,7 +82,7 @@ async def resolve_transfer_target(
 async def resolve_accounts(
     _: None, info: Info, scope: ReadScope, **arguments: Any
 ) -> dict[str, Any]:
-    request = page_request(**arguments)
+    request = counted(info, page_request(**arguments))
     return connection(await request_context(info).services.accounts.list(scope, request))
 
 

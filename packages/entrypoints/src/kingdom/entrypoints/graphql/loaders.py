@@ -27,6 +27,7 @@ from kingdom.services.ports import (
 )
 
 V = TypeVar("V")
+K = TypeVar("K")
 
 BatchFetch = Callable[[Sequence[str]], Awaitable[Mapping[str, V]]]
 
@@ -98,13 +99,22 @@ class Loaders:
         self._roles = roles
         self._accounts = accounts
         self._transfers = transfers
-        self._user_loaders: dict[ReadScope, DataLoader[UserView]] = {}
+        self._user_loaders: dict[tuple[ReadScope, bool], DataLoader[UserView]] = {}
         self._role_loaders: dict[ReadScope, DataLoader[RoleView]] = {}
         self._account_loaders: dict[ReadScope, DataLoader[AccountView]] = {}
         self._transfer_loaders: dict[ReadScope, DataLoader[TransferView]] = {}
 
-    def users(self, scope: ReadScope) -> DataLoader[UserView]:
-        return _loader(self._user_loaders, scope, lambda ids: self._users.by_ids(scope, ids))
+    def users(self, scope: ReadScope, *, with_roles: bool = True) -> DataLoader[UserView]:
+        """Users visible through ``scope``; ``with_roles=False`` leaves role codes out.
+
+        Users loaded without role codes are cached apart from those loaded
+        with them, so a field that shows roles never gets a view without.
+        """
+        return _loader(
+            self._user_loaders,
+            (scope, with_roles),
+            lambda ids: self._users.by_ids(scope, ids, with_roles=with_roles),
+        )
 
     def roles(self, scope: ReadScope) -> DataLoader[RoleView]:
         return _loader(self._role_loaders, scope, lambda ids: self._roles.by_ids(scope, ids))
@@ -129,10 +139,8 @@ class Loaders:
             loaders.clear()
 
 
-def _loader(
-    loaders: dict[ReadScope, DataLoader[V]], scope: ReadScope, fetch: BatchFetch[V]
-) -> DataLoader[V]:
-    loader = loaders.get(scope)
+def _loader(loaders: dict[K, DataLoader[V]], key: K, fetch: BatchFetch[V]) -> DataLoader[V]:
+    loader = loaders.get(key)
     if loader is None:
-        loader = loaders[scope] = DataLoader(fetch)
+        loader = loaders[key] = DataLoader(fetch)
     return loader

@@ -10,9 +10,14 @@ health, JWKS, 404, 405, 413, a crash's 500), and logs one line on
      "path": "/graphql", "status": 200, "duration_ms": 3.1,
      "operation": "Viewer", "operation_type": "query", "user_id": "..."}
 
-The fields are on the record as ``record.fields``; the JSON formatter of
-:mod:`kingdom.entrypoints.log_format` writes them out. The path is logged
-without its query string (which may carry secrets), and never the body.
+Where the line goes is the middleware's ``sink``. The default,
+:func:`log_record`, logs it as a record on ``kingdom.access`` with the fields
+as ``record.fields`` (what tests and embedders see through ``logging``); the
+server uses :func:`stderr_sink`, which writes the same JSON line
+(:func:`kingdom.entrypoints.log_format.json_line`) straight to stderr: a
+record, its formatter and its handler cost more than the rest of a small
+request's logging. The path is logged without its query string (which may
+carry secrets), and never the body.
 
 Inner layers tell it about the request through the ASGI scope's ``state``
 (what Starlette shows as ``request.state``): :func:`note_operation` and
@@ -22,15 +27,18 @@ Inner layers tell it about the request through the ASGI scope's ``state``
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import time
-import uuid
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO, Final
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kingdom.entrypoints.http.responses import OrjsonResponse
+from kingdom.entrypoints.log_format import json_line
 
 access_logger = logging.getLogger("kingdom.access")
 logger = logging.getLogger("kingdom.entrypoints.http")
@@ -45,6 +53,10 @@ REQUEST_ID: Final = "request_id"
 OPERATION: Final = "access_operation"
 OPERATION_TYPE: Final = "access_operation_type"
 USER_ID: Final = "access_user_id"
+
+
+AccessSink = Callable[[Mapping[str, Any]], None]
+"""Where a request's access log fields go (see :func:`log_record`, :func:`stderr_sink`)."""
 
 
 def note_operation(connection: HTTPConnection, name: str | None, type_: str | None) -> None:
@@ -62,21 +74,73 @@ def choose_request_id(offered: bytes | None) -> str:
     """``offered`` if it is a sane id, else a new random one."""
     if offered is not None and _WELL_FORMED.fullmatch(offered):
         return offered.decode("ascii")
-    return uuid.uuid4().hex
+    # 32 hex digits like a UUID4's, without building the UUID object.
+    return os.urandom(16).hex()
+
+
+def access_message(fields: Mapping[str, Any]) -> str:
+    """The line's ``message``: ``POST /graphql 200`` (``-`` when no response started)."""
+    status = fields["status"]
+    return f"{fields['method']} {fields['path']} {status if status is not None else '-'}"
+
+
+def log_record(fields: Mapping[str, Any]) -> None:
+    """The default sink: a record on ``kingdom.access`` carrying the fields as ``record.fields``."""
+    if access_logger.isEnabledFor(logging.INFO):
+        access_logger.info(access_message(fields), extra={"fields": fields})
+
+
+class JsonLineSink:
+    """A sink writing each access line as JSON straight to a binary stream.
+
+    The line is the one :class:`~kingdom.entrypoints.log_format.JsonFormatter`
+    would write for :func:`log_record`'s record; ``kingdom.access``'s level
+    still decides whether it is written. Each line is flushed at once, so it
+    interleaves whole with the lines ``logging`` writes to the same stream.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def __call__(self, fields: Mapping[str, Any]) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        line = json_line(time.time(), "INFO", access_logger.name, access_message(fields), fields)
+        try:
+            self._stream.write(line)
+            self._stream.flush()
+        except (OSError, ValueError):
+            # A closed or broken stderr must not fail the request (``logging``
+            # handlers do the same); the next line tries again.
+            pass
+
+
+def stderr_sink() -> AccessSink:
+    """The server's sink: JSON lines on this process's stderr (where ``logging`` writes too).
+
+    Falls back to :func:`log_record` when stderr has no binary buffer to write to.
+    """
+    stream = getattr(sys.stderr, "buffer", None)
+    return JsonLineSink(stream) if stream is not None else log_record
 
 
 class AccessLog:
     """ASGI middleware: request id header and one access log line per HTTP request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, sink: AccessSink = log_record) -> None:
         self.app = app
+        self.sink = sink
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        offered = next((value for key, value in scope["headers"] if key == _HEADER_KEY), None)
+        offered = None
+        for key, value in scope["headers"]:
+            if key == _HEADER_KEY:
+                offered = value
+                break
         request_id = choose_request_id(offered)
         state: dict[str, Any] = scope.setdefault("state", {})
         state[REQUEST_ID] = request_id
@@ -120,31 +184,15 @@ class AccessLog:
             )
             await response(scope, receive, send_with_id)
         finally:
-            _log(scope, state, request_id, status, started)
-
-
-def _log(
-    scope: Scope, state: dict[str, Any], request_id: str, status: int | None, started: float
-) -> None:
-    if not access_logger.isEnabledFor(logging.INFO):
-        return
-    duration_ms = round((time.perf_counter() - started) * 1000, 3)
-    method, path = scope["method"], scope["path"]
-    access_logger.info(
-        "%s %s %s",
-        method,
-        path,
-        status if status is not None else "-",
-        extra={
-            "fields": {
-                "request_id": request_id,
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": duration_ms,
-                "operation": state.get(OPERATION),
-                "operation_type": state.get(OPERATION_TYPE),
-                "user_id": state.get(USER_ID),
-            }
-        },
-    )
+            self.sink(
+                {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "operation": state.get(OPERATION),
+                    "operation_type": state.get(OPERATION_TYPE),
+                    "user_id": state.get(USER_ID),
+                }
+            )

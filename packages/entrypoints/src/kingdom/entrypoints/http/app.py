@@ -9,10 +9,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kingdom.entrypoints.http import health, jwks
-from kingdom.entrypoints.http.access_log import HEADER, AccessLog
+from kingdom.entrypoints.http.access_log import HEADER, AccessLog, AccessSink, log_record
+
+GRAPHQL_PATH = "/graphql"
 
 
 def create_app(
@@ -21,6 +23,7 @@ def create_app(
     *,
     public_keys: Mapping[str, Any] | None = None,
     cors_origins: Sequence[str] = (),
+    access_sink: AccessSink = log_record,
 ) -> Starlette:
     """The HTTP surface: health probes, and the GraphQL API at ``/graphql`` if given.
 
@@ -31,7 +34,9 @@ def create_app(
 
     ``cors_origins`` may call the API from a browser. Every response, those
     of the CORS middleware included, carries an ``X-Request-ID`` and gets one
-    access log line (:mod:`.access_log`, the outermost layer).
+    access log line (:mod:`.access_log`, the outermost layer), handed to
+    ``access_sink``: a ``logging`` record by default, the server writes the
+    line straight to stderr (:func:`.access_log.stderr_sink`).
 
     ``graphql`` is typically ``kingdom.entrypoints.graphql.create_graphql_app(...)``;
     it answers POST (and GET with the explorer when built with ``debug``) itself.
@@ -41,13 +46,13 @@ def create_app(
         routes.append(Route("/health/ready", health.ready(ready), methods=["GET"]))
     if graphql is not None:
         # A Route, not a Mount: "/graphql" itself, without a redirect to "/graphql/".
-        routes.append(Route("/graphql", graphql))
+        routes.append(Route(GRAPHQL_PATH, graphql))
     if public_keys is not None:
         routes.append(Route(jwks.PATH, jwks.jwks_endpoint(public_keys), methods=["GET"]))
-    middleware = [Middleware(AccessLog)]
+    cors: list[Middleware] = []
     if cors_origins:
         # Bearer tokens travel in a header, not cookies: no credentials mode.
-        middleware.append(
+        cors.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
@@ -56,4 +61,45 @@ def create_app(
                 expose_headers=[HEADER],
             )
         )
-    return Starlette(routes=routes, middleware=middleware)
+    middleware = [Middleware(AccessLog, sink=access_sink), *cors]
+    app = HttpApp(routes=routes, middleware=middleware)
+    if graphql is not None:
+        # The same layers the router path would run, minus the router.
+        app.graphql_post = _wrap(graphql, middleware)
+    return app
+
+
+class HttpApp(Starlette):
+    """Starlette, with ``POST /graphql`` (nearly every request) taken straight to its app.
+
+    Such a request goes through the same app middleware (the access log, and
+    CORS when configured) but not through Starlette's error and exception
+    middleware or its router, which would only find the same ``/graphql``
+    route again: the access log already answers a crash with a 500, and the
+    GraphQL app raises no HTTP exceptions. That saves a tenth of the server
+    time of a small query. Everything else (other paths and methods, the
+    lifespan) takes the ordinary way.
+    """
+
+    graphql_post: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.graphql_post is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == GRAPHQL_PATH
+            # Behind a root path the router's matching rules apply.
+            and not scope.get("root_path")
+        ):
+            scope["app"] = self
+            await self.graphql_post(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def _wrap(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    """``app`` inside ``middleware``, the first outermost (as Starlette builds its stack)."""
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
+    return app

@@ -45,6 +45,9 @@ class PageRequest:
     limit: int
     cursor: str | None = None
     direction: Direction = Direction.FORWARD
+    count_total: bool = True
+    """Whether the caller shows ``Page.total``: an adapter that counts skips the
+    count when not (it can cost as much as the page)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not 1 <= self.limit <= MAX_PAGE_SIZE:
@@ -156,7 +159,23 @@ class _ScopedQueries(ABC, Generic[T]):
 
 
 class UserQueries(_ScopedQueries[UserView]):
-    """Users sorted by e-mail (then id)."""
+    """Users sorted by e-mail (then id).
+
+    ``with_roles=False`` says the caller will not read ``role_codes``: the
+    views then carry none, which spares a query.
+    """
+
+    @abstractmethod
+    async def list(
+        self, scope: ReadScope, page: PageRequest, *, with_roles: bool = True
+    ) -> Page[UserView]:
+        """The page of users within ``scope``; a denied scope gives an empty page."""
+
+    @abstractmethod
+    async def by_ids(
+        self, scope: ReadScope, ids: Sequence[str], *, with_roles: bool = True
+    ) -> Mapping[str, UserView]:
+        """The users with these ids that ``scope`` allows, keyed by id (missing = hidden)."""
 
 
 class RoleQueries(_ScopedQueries[RoleView]):

@@ -1,0 +1,68 @@
+"""What a query selects below a field, so resolvers read only what will be shown.
+
+A resolver that knows its caller never asks for ``totalCount`` can skip the
+COUNT; one whose users are shown without ``roleCodes`` or ``roles`` can skip
+their role codes. The answer errs on the side of reading: a field counts as
+selected wherever it appears, under any fragment, type condition or
+``@skip``/``@include``, so a "no" is always safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
+
+from kingdom.services.ports import PageRequest
+
+USER_ROLE_FIELDS: Final = frozenset({"roleCodes", "roles"})
+"""The ``User`` fields that need the user's role codes."""
+
+
+def selects(info: GraphQLResolveInfo[Any], names: Collection[str], *path: str) -> bool:
+    """Whether any of ``names`` is selected below this field, after following ``path``.
+
+    ``selects(info, {"totalCount"})`` asks about the field's own selection;
+    ``selects(info, USER_ROLE_FIELDS, "edges", "node")`` about its nodes'.
+    """
+    fields: Iterable[FieldNode] = info.field_nodes
+    for step in path:
+        fields = [field for field in _children(fields, info.fragments) if field.name.value == step]
+    return any(field.name.value in names for field in _children(fields, info.fragments))
+
+
+def counted(info: GraphQLResolveInfo[Any], request: PageRequest) -> PageRequest:
+    """``request``, asking for the total only if this connection field selects ``totalCount``."""
+    return replace(request, count_total=selects(info, {"totalCount"}))
+
+
+def _children(
+    fields: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
+    for field in fields:
+        if field.selection_set is not None:
+            yield from _fields(field.selection_set, fragments)
+
+
+def _fields(
+    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
+    """The fields of one selection set, fragments expanded (validation forbids cycles)."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                yield from _fields(fragment.selection_set, fragments)
