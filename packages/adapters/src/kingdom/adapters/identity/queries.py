@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Keyset, member_of
+from kingdom.adapters.sql.keyset import Keyset, member_of_parameter
 from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.domain.access import ReadScope
 from kingdom.domain.identity import UserStatus, sorted_policies
@@ -69,6 +69,11 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             to_view=lambda row: _user_view(row, ()),
             count_totals=count_totals,
         )
+        self._role_codes_statement = (
+            select(user_roles.c.user_id, user_roles.c.role_code)
+            .where(member_of_parameter(user_roles.c.user_id, self._dialect))
+            .order_by(user_roles.c.user_id, user_roles.c.role_code)
+        )
 
     async def list(
         self, scope: ReadScope, page: PageRequest, *, with_roles: bool = True
@@ -92,11 +97,7 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
         """The roles of these users, one query for the whole page (sorted by code)."""
         if not user_ids:
             return {}
-        result = await connection.execute(
-            select(user_roles.c.user_id, user_roles.c.role_code)
-            .where(member_of(user_roles.c.user_id, user_ids, self._dialect))
-            .order_by(user_roles.c.user_id, user_roles.c.role_code)
-        )
+        result = await connection.execute(self._role_codes_statement, {"ids": sorted(user_ids)})
         codes: defaultdict[str, list[str]] = defaultdict(list)
         for row in result:
             codes[row.user_id].append(row.role_code)

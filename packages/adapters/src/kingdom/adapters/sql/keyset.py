@@ -276,6 +276,19 @@ def member_of(column: Column[Any], ids: Collection[str], dialect: str) -> Column
     return column.in_(values)
 
 
+def member_of_parameter(
+    column: Column[Any], dialect: str, name: str = "ids"
+) -> ColumnElement[bool]:
+    """:func:`member_of` with the ids left to a parameter ``name``, given when it runs.
+
+    A statement built with it can be built once, at start-up, instead of on
+    every request; the ids are passed as ``{name: sorted(ids)}``.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def scoped(id_column: Column[Any], scope: ReadScope, dialect: str) -> list[Branch]:
     """A listing's single branch under ``scope``: no branch at all when it is denied.
 

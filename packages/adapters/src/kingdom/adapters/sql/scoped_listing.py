@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of, scoped, snapshot_reads
+from kingdom.adapters.sql.keyset import (
+    Keyset,
+    allowed_ids,
+    member_of_parameter,
+    scoped,
+    snapshot_reads,
+)
 from kingdom.domain.access import ReadScope
 from kingdom.services.ports.queries import Edge, Page, PageRequest
 
@@ -51,6 +57,10 @@ class ScopedListing(Generic[V]):
         self._columns = tuple(columns)
         self._to_view = to_view
         self._count_totals = count_totals
+        # Built once: a batch lookup runs for every nested object of every request.
+        self._by_ids_statement = select(*self._columns).where(
+            member_of_parameter(id_column, self._dialect)
+        )
 
     async def list(self, scope: ReadScope, page: PageRequest) -> Page[V]:
         return await self._list(scope, page, details=False)
@@ -86,9 +96,7 @@ class ScopedListing(Generic[V]):
         if not wanted:
             return {}
         async with (self._snapshot if details else self._reader).connect() as connection:
-            result = await connection.execute(
-                select(*self._columns).where(member_of(self._id, wanted, self._dialect))
-            )
+            result = await connection.execute(self._by_ids_statement, {"ids": sorted(wanted)})
             rows = result.mappings().all()
             views = await self._views(connection, rows, details)
         return {row["id"]: view for row, view in zip(rows, views, strict=True)}

@@ -1,0 +1,132 @@
+"""How reads reach the database: single statements without a transaction, extras on demand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import insert, select, text
+
+from integration.adapters.paging import recording_statements
+from integration.adapters.schema import create_schema
+from kingdom.adapters.identity.queries import SqlUserQueries
+from kingdom.adapters.identity.tables import roles, user_roles, users
+from kingdom.adapters.identity.token_states import SqlTokenStates
+from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.engine import Database, create_database
+from kingdom.domain.access import ReadScope
+from kingdom.domain.identity import UserStatus
+from kingdom.services.ports.queries import PageRequest
+
+CODEC = CursorCodec(b"read-paths-test-key-0123456789ab")
+EVERYTHING = ReadScope.everything()
+
+
+@pytest.fixture()
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = create_database(database_url)
+    await create_schema(database)
+    async with database.writer.begin() as connection:
+        await connection.execute(
+            insert(roles), [{"id": "teller", "name": "Teller", "policies": set(), "version": 1}]
+        )
+        await connection.execute(
+            insert(users),
+            [
+                {
+                    "id": f"u-{n}",
+                    "email": f"user-{n}@example.org",
+                    "display_name": f"User {n}",
+                    "status": "active",
+                    "password_hash": "$argon2id$secret",
+                    "policies": set(),
+                    "token_version": n,
+                    "version": 1,
+                }
+                for n in range(3)
+            ],
+        )
+        await connection.execute(insert(user_roles), [{"user_id": "u-1", "role_code": "teller"}])
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def _no_transaction_statements(seen: list[str]) -> bool:
+    return not any(s.strip().upper() in ("BEGIN", "ROLLBACK", "COMMIT") for s in seen)
+
+
+async def test_a_token_state_is_one_statement_without_a_transaction(database: Database) -> None:
+    states = SqlTokenStates(database)
+    with recording_statements(database.engine) as seen:
+        state = await states.current("u-2")
+    assert state is not None
+    assert (state.token_version, state.status) == (2, UserStatus.ACTIVE)
+    assert await states.current("nobody") is None
+    assert len(seen) == 1 and _no_transaction_statements(seen), seen
+
+
+async def test_the_reader_sees_a_write_as_soon_as_it_commits(database: Database) -> None:
+    states = SqlTokenStates(database)
+    async with database.reader.connect() as held:  # a reader left open sees the new row too
+        async with database.writer.begin() as connection:
+            await connection.execute(
+                users.update().where(users.c.id == "u-0").values(token_version=7)
+            )
+        assert (
+            await held.execute(select(users.c.token_version).where(users.c.id == "u-0"))
+        ).scalar_one() == 7
+    state = await states.current("u-0")
+    assert state is not None and state.token_version == 7
+
+
+async def test_users_without_roles_cost_one_statement_and_carry_no_role_codes(
+    database: Database,
+) -> None:
+    queries = SqlUserQueries(database, CODEC, count_totals=True)
+    with recording_statements(database.engine) as seen:
+        page = await queries.list(EVERYTHING, PageRequest.first(10), with_roles=False)
+        found = await queries.by_ids(EVERYTHING, ["u-1"], with_roles=False)
+    assert [view.role_codes for view in page.items] == [(), (), ()]
+    assert found["u-1"].role_codes == ()
+    assert page.total == 3
+    assert len(seen) == 2 and _no_transaction_statements(seen), seen
+    assert not any("user_roles" in statement for statement in seen)
+
+
+async def test_users_with_roles_read_them_in_the_same_snapshot(database: Database) -> None:
+    queries = SqlUserQueries(database, CODEC)
+    with recording_statements(database.engine) as seen:
+        page = await queries.list(EVERYTHING, PageRequest.first(10))
+        found = await queries.by_ids(EVERYTHING, ["u-1"])
+    assert [view.role_codes for view in page.items] == [(), ("teller",), ()]
+    assert found["u-1"].role_codes == ("teller",)
+    assert sum("user_roles" in statement for statement in seen) == 2
+
+
+@pytest.mark.parametrize("count_total", [True, False])
+async def test_a_page_counts_only_when_the_caller_asks(
+    database: Database, count_total: bool
+) -> None:
+    queries = SqlUserQueries(database, CODEC, count_totals=True)
+    with recording_statements(database.engine) as seen:
+        page = await queries.list(
+            EVERYTHING, PageRequest(2, count_total=count_total), with_roles=False
+        )
+    assert len(page.items) == 2 and page.has_next
+    assert page.total == (3 if count_total else None)
+    assert any("count(" in statement.lower() for statement in seen) is count_total
+
+
+async def test_sqlite_reads_share_one_connection_and_writers_have_their_own(
+    database: Database,
+) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL reads and writes share one pool")
+    assert database.engine.sync_engine.pool.size() == 1  # type: ignore[attr-defined]
+    async with database.reader.connect() as reading:
+        # The one read connection is busy, yet a write still gets through.
+        async with database.writer.begin() as connection:
+            await connection.execute(text("UPDATE users SET version = version + 1"))
+        assert (await reading.execute(text("SELECT count(*) FROM users"))).scalar_one() == 3

@@ -1,0 +1,95 @@
+"""Reads follow the selection: no role codes or totals are fetched that nobody shows."""
+
+from __future__ import annotations
+
+from integration.entrypoints.support import Api, counting_statements
+from kingdom.domain.access import Permission, Policy
+from kingdom.domain.identity import AssignRole, CreateRole
+from kingdom.services.fakes import superuser
+
+READ_ALL = (
+    Policy.of("accounts", Permission.READ),
+    Policy.of("users", Permission.READ),
+    Policy.of("roles", Permission.READ),
+)
+
+
+async def _teller(api: Api) -> str:
+    user_id = await api.register("teller@example.org", "Teller")
+    await api.bus.handle(
+        CreateRole(meta=api.meta(), actor=superuser(), code="teller", name="Teller", policies=())
+    )
+    await api.bus.handle(
+        AssignRole(meta=api.meta(), actor=superuser(), user_id=user_id, role_code="teller")
+    )
+    await api.open_account(user_id)
+    return user_id
+
+
+def _reads_roles(statements: list[str]) -> bool:
+    return any("user_roles" in statement for statement in statements)
+
+
+def _counts(statements: list[str]) -> bool:
+    return any("count(" in statement.lower() for statement in statements)
+
+
+async def test_the_viewer_reads_role_codes_only_when_they_are_selected(api: Api) -> None:
+    token = api.token_with(*READ_ALL, user_id=await _teller(api))
+
+    async with counting_statements(api) as plain:
+        bare = await api.ok("{ viewer { email } }", token=token)
+    async with counting_statements(api) as via_fragment:
+        full = await api.ok(
+            "{ viewer { ...F } } fragment F on User { ... on User { roleCodes } }", token=token
+        )
+    async with counting_statements(api) as via_roles:
+        roles = await api.ok("{ viewer { roles { code } } }", token=token)
+
+    assert bare == {"viewer": {"email": "teller@example.org"}}
+    assert full == {"viewer": {"roleCodes": ["teller"]}}
+    assert roles == {"viewer": {"roles": [{"code": "teller"}]}}
+    assert not _reads_roles(plain)
+    assert _reads_roles(via_fragment) and _reads_roles(via_roles)
+
+
+async def test_users_loaded_without_roles_are_not_served_to_a_field_that_shows_them(
+    api: Api,
+) -> None:
+    token = api.token_with(*READ_ALL, user_id=await _teller(api))
+    both = await api.ok("{ a: viewer { email } b: viewer { roleCodes } }", token=token)
+    assert both == {"a": {"email": "teller@example.org"}, "b": {"roleCodes": ["teller"]}}
+
+
+async def test_owners_and_user_pages_read_roles_only_when_selected(api: Api) -> None:
+    token = api.token_with(*READ_ALL)
+    await _teller(api)
+
+    async with counting_statements(api) as plain:
+        await api.ok("{ accounts { edges { node { owner { email } } } } }", token=token)
+    async with counting_statements(api) as shown:
+        owners = await api.ok(
+            "{ accounts { edges { node { owner { roleCodes } } } } }", token=token
+        )
+    async with counting_statements(api) as page_plain:
+        await api.ok("{ users { edges { node { email } } } }", token=token)
+    async with counting_statements(api) as page_shown:
+        users = await api.ok("{ users { edges { node { roleCodes } } } }", token=token)
+
+    assert owners["accounts"]["edges"] == [{"node": {"owner": {"roleCodes": ["teller"]}}}]
+    assert users["users"]["edges"] == [{"node": {"roleCodes": ["teller"]}}]
+    assert not _reads_roles(plain) and not _reads_roles(page_plain)
+    assert _reads_roles(shown) and _reads_roles(page_shown)
+
+
+async def test_connections_count_only_when_total_count_is_selected(api: Api) -> None:
+    token = api.token_with(*READ_ALL)
+    await _teller(api)
+    for listing in ("accounts", "users", "roles"):
+        async with counting_statements(api) as uncounted:
+            await api.ok(f"{{ {listing} {{ edges {{ cursor }} }} }}", token=token)
+        async with counting_statements(api) as counted:
+            result = await api.ok(f"{{ {listing} {{ totalCount }} }}", token=token)
+        assert result == {listing: {"totalCount": 1}}
+        assert not _counts(uncounted), listing
+        assert _counts(counted), listing
