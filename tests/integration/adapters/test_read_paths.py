@@ -64,7 +64,8 @@ async def test_a_token_state_is_one_statement_without_a_transaction(database: Da
     assert state is not None
     assert (state.token_version, state.status) == (2, UserStatus.ACTIVE)
     assert await states.current("nobody") is None
-    assert len(seen) == 1 and _no_transaction_statements(seen), seen
+    assert len(seen) == 1, seen
+    assert _no_transaction_statements(seen), seen
 
 
 async def test_the_reader_sees_a_write_as_soon_as_it_commits(database: Database) -> None:
@@ -78,7 +79,8 @@ async def test_the_reader_sees_a_write_as_soon_as_it_commits(database: Database)
             await held.execute(select(users.c.token_version).where(users.c.id == "u-0"))
         ).scalar_one() == 7
     state = await states.current("u-0")
-    assert state is not None and state.token_version == 7
+    assert state is not None
+    assert state.token_version == 7
 
 
 async def test_users_without_roles_cost_one_statement_and_carry_no_role_codes(
@@ -91,7 +93,8 @@ async def test_users_without_roles_cost_one_statement_and_carry_no_role_codes(
     assert [view.role_codes for view in page.items] == [(), (), ()]
     assert found["u-1"].role_codes == ()
     assert page.total == 3
-    assert len(seen) == 2 and _no_transaction_statements(seen), seen
+    assert len(seen) == 2, seen
+    assert _no_transaction_statements(seen), seen
     assert not any("user_roles" in statement for statement in seen)
 
 
@@ -114,7 +117,8 @@ async def test_a_page_counts_only_when_the_caller_asks(
         page = await queries.list(
             EVERYTHING, PageRequest(2, count_total=count_total), with_roles=False
         )
-    assert len(page.items) == 2 and page.has_next
+    assert len(page.items) == 2
+    assert page.has_next
     assert page.total == (3 if count_total else None)
     assert any("count(" in statement.lower() for statement in seen) is count_total
 
@@ -130,3 +134,28 @@ async def test_sqlite_reads_share_one_connection_and_writers_have_their_own(
         async with database.writer.begin() as connection:
             await connection.execute(text("UPDATE users SET version = version + 1"))
         assert (await reading.execute(text("SELECT count(*) FROM users"))).scalar_one() == 3
+
+
+async def test_without_edge_cursors_only_the_ends_of_a_page_are_signed(database: Database) -> None:
+    queries = SqlUserQueries(database, CODEC)
+    full = await queries.list(EVERYTHING, PageRequest(3), with_roles=False)
+    ends = await queries.list(EVERYTHING, PageRequest(3, edge_cursors=False), with_roles=False)
+    assert [edge.node for edge in ends.edges] == [edge.node for edge in full.edges]
+    assert [edge.cursor for edge in ends.edges] == [full.edges[0].cursor, "", full.edges[2].cursor]
+    assert (ends.start_cursor, ends.end_cursor) == (full.start_cursor, full.end_cursor)
+    # The end cursor still leads on: nothing is left after the last user.
+    after = await queries.list(EVERYTHING, PageRequest.first(3, ends.end_cursor))
+    assert after.items == ()
+    assert after.has_previous
+
+
+async def test_a_postgres_pool_keeps_the_configured_number_of_connections(
+    database_url: str,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite reads share one connection whatever the setting")
+    database = create_database(database_url, pool_size=3)
+    try:
+        assert database.engine.sync_engine.pool.size() == 3  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()

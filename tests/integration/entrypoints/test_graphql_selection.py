@@ -50,7 +50,8 @@ async def test_the_viewer_reads_role_codes_only_when_they_are_selected(api: Api)
     assert full == {"viewer": {"roleCodes": ["teller"]}}
     assert roles == {"viewer": {"roles": [{"code": "teller"}]}}
     assert not _reads_roles(plain)
-    assert _reads_roles(via_fragment) and _reads_roles(via_roles)
+    assert _reads_roles(via_fragment)
+    assert _reads_roles(via_roles)
 
 
 async def test_users_loaded_without_roles_are_not_served_to_a_field_that_shows_them(
@@ -78,8 +79,10 @@ async def test_owners_and_user_pages_read_roles_only_when_selected(api: Api) -> 
 
     assert owners["accounts"]["edges"] == [{"node": {"owner": {"roleCodes": ["teller"]}}}]
     assert users["users"]["edges"] == [{"node": {"roleCodes": ["teller"]}}]
-    assert not _reads_roles(plain) and not _reads_roles(page_plain)
-    assert _reads_roles(shown) and _reads_roles(page_shown)
+    assert not _reads_roles(plain)
+    assert not _reads_roles(page_plain)
+    assert _reads_roles(shown)
+    assert _reads_roles(page_shown)
 
 
 async def test_connections_count_only_when_total_count_is_selected(api: Api) -> None:
@@ -93,3 +96,24 @@ async def test_connections_count_only_when_total_count_is_selected(api: Api) -> 
         assert result == {listing: {"totalCount": 1}}
         assert not _counts(uncounted), listing
         assert _counts(counted), listing
+
+
+async def test_page_info_cursors_still_walk_when_edge_cursors_are_not_selected(api: Api) -> None:
+    token = api.token_with(*READ_ALL)
+    for n in range(3):
+        await api.open_account(await api.register(f"walker-{n}@example.org"))
+    query = """query($after: String) {
+      accounts(first: 2, after: $after) {
+        edges { node { id } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }"""
+    first = (await api.ok(query, {"after": None}, token=token))["accounts"]
+    second = await api.ok(query, {"after": first["pageInfo"]["endCursor"]}, token=token)
+    with_cursors = await api.ok("{ accounts(first: 3) { edges { cursor } } }", token=token)
+
+    assert first["pageInfo"]["hasNextPage"]
+    assert len(first["edges"]) == 2
+    assert len(second["accounts"]["edges"]) == 1
+    assert not second["accounts"]["pageInfo"]["hasNextPage"]
+    assert all(edge["cursor"] for edge in with_cursors["accounts"]["edges"])

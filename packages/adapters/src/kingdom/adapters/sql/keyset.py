@@ -28,6 +28,7 @@ from sqlalchemy import (
     ARRAY,
     Column,
     ColumnElement,
+    Integer,
     RowMapping,
     Select,
     Table,
@@ -99,15 +100,25 @@ class Keyset:
         descending = self.descending != reverse
         return [column.desc() if descending else column.asc() for column in columns]
 
-    def beyond(
-        self, key: Sequence[CursorValue], *, ahead: bool, inclusive: bool = False
-    ) -> ColumnElement[bool]:
-        """Rows after ``key`` in listing order (``ahead``) or before it."""
-        increasing = ahead != self.descending
-        values = [
+    def literals(self, key: Sequence[CursorValue]) -> list[ColumnElement[Any]]:
+        """``key`` as SQL values typed like the keyset's columns."""
+        return [
             literal(value, type_=column.type)
             for value, column in zip(key, self.columns, strict=True)
         ]
+
+    def parameters(self) -> list[ColumnElement[Any]]:
+        """Bind parameters ``key_0``, ``key_1``… for a key given when the statement runs."""
+        return [
+            bindparam(f"key_{number}", type_=column.type)
+            for number, column in enumerate(self.columns)
+        ]
+
+    def beyond(
+        self, values: Sequence[ColumnElement[Any]], *, ahead: bool, inclusive: bool = False
+    ) -> ColumnElement[bool]:
+        """Rows after the key ``values`` in listing order (``ahead``) or before it."""
+        increasing = ahead != self.descending
         left: ColumnElement[Any]
         right: ColumnElement[Any]
         if len(self.columns) == 1:
@@ -166,9 +177,22 @@ class Pager:
         """The page of rows (with ``columns``) that ``branches`` select, in listing order."""
         if not branches:
             return Page.empty()
-        result = await connection.execute(
-            self.statement(query, columns=columns, branches=branches, count_total=count_total)
+        statement = self.statement(
+            query, columns=columns, branches=branches, count_total=count_total
         )
+        return await self.run(connection, query, statement, count_total=count_total)
+
+    async def run(
+        self,
+        connection: AsyncConnection,
+        query: PageQuery,
+        statement: Select[Any],
+        parameters: dict[str, Any] | None = None,
+        *,
+        count_total: bool,
+    ) -> Page[RowMapping]:
+        """The page that ``statement`` (from :meth:`statement` or :meth:`template`) returns."""
+        result = await connection.execute(statement, parameters)
         rows = result.mappings().all()
         other_side = bool(rows[0][_OTHER_SIDE]) if rows else False
         total = rows[0][_TOTAL] if rows and count_total else None
@@ -182,8 +206,12 @@ class Pager:
         else:
             found = found[len(found) - limit :] if more else found
             has_next, has_previous = other_side, more
+        every, last = query.request.edge_cursors, len(found) - 1
         return Page(
-            edges=tuple(Edge(self.cursor(row), row) for row in found),
+            edges=tuple(
+                Edge(self.cursor(row) if every or n in (0, last) else "", row)
+                for n, row in enumerate(found)
+            ),
             has_next=has_next,
             has_previous=has_previous,
             total=None if total is None else int(total),
@@ -198,16 +226,67 @@ class Pager:
         count_total: bool = False,
     ) -> Select[Any]:
         """SELECT flags.other_side, flags.total, page.* FROM flags LEFT JOIN page ON true."""
-        keyset, key = self.keyset, query.key
+        key = None if query.key is None else self.keyset.literals(query.key)
+        return self._statement(
+            key,
+            query.forward,
+            query.request.limit + 1,
+            columns=columns,
+            branches=branches,
+            count_total=count_total,
+        )
+
+    def template(
+        self,
+        *,
+        forward: bool,
+        keyed: bool,
+        columns: Sequence[Column[Any]],
+        branch: Branch,
+        count_total: bool,
+    ) -> Select[Any]:
+        """:meth:`statement` for one branch, built once and run with :meth:`arguments`.
+
+        The key and the page size are bind parameters (so are the scope's ids,
+        if ``branch`` uses :func:`member_of_parameter`): one statement serves
+        every page of one shape.
+        """
+        key = self.keyset.parameters() if keyed else None
+        return self._statement(
+            key,
+            forward,
+            bindparam("fetch", type_=Integer()),
+            columns=columns,
+            branches=[branch],
+            count_total=count_total,
+        )
+
+    def arguments(self, query: PageQuery) -> dict[str, Any]:
+        """The parameters of a :meth:`template` for ``query``."""
+        arguments: dict[str, Any] = {"fetch": query.request.limit + 1}
+        for number, value in enumerate(query.key or ()):
+            arguments[f"key_{number}"] = value
+        return arguments
+
+    def _statement(
+        self,
+        key: Sequence[ColumnElement[Any]] | None,
+        forward: bool,
+        fetch: int | ColumnElement[int],
+        *,
+        columns: Sequence[Column[Any]],
+        branches: Sequence[Branch],
+        count_total: bool,
+    ) -> Select[Any]:
+        keyset = self.keyset
         chosen = {column.key for column in columns}
         wanted = [*columns, *(c for c in keyset.columns if c.key not in chosen)]
-        fetch = query.request.limit + 1
         # The page: rows beyond the cursor in the direction of travel, nearest first.
-        seek = [] if key is None else [keyset.beyond(key, ahead=query.forward)]
+        seek = [] if key is None else [keyset.beyond(key, ahead=forward)]
         parts = [
             select(*wanted)
             .where(*branch, *seek)
-            .order_by(*keyset.order(keyset.columns, reverse=not query.forward))
+            .order_by(*keyset.order(keyset.columns, reverse=not forward))
             .limit(fetch)
             for branch in branches
         ]
@@ -222,8 +301,8 @@ class Pager:
         # far end. The nearest row behind the cursor, by index, costs a seek.
         other_side: ColumnElement[bool] = false()
         if key is not None:
-            behind = keyset.beyond(key, ahead=not query.forward, inclusive=True)
-            nearest = keyset.order(keyset.columns, reverse=query.forward)
+            behind = keyset.beyond(key, ahead=not forward, inclusive=True)
+            nearest = keyset.order(keyset.columns, reverse=forward)
             other_side = or_(
                 *(
                     select(keyset.columns[0])

@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, RowMapping, select
+from sqlalchemy import Column, RowMapping, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.keyset import (
     Keyset,
+    PageQuery,
     allowed_ids,
     member_of_parameter,
-    scoped,
     snapshot_reads,
 )
 from kingdom.domain.access import ReadScope
@@ -57,7 +57,9 @@ class ScopedListing(Generic[V]):
         self._columns = tuple(columns)
         self._to_view = to_view
         self._count_totals = count_totals
-        # Built once: a batch lookup runs for every nested object of every request.
+        # Statements are built once (pages: once per shape), not per request:
+        # building one costs more CPU than the database spends answering it.
+        self._templates: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
         self._by_ids_statement = select(*self._columns).where(
             member_of_parameter(id_column, self._dialect)
         )
@@ -70,16 +72,16 @@ class ScopedListing(Generic[V]):
 
     async def _list(self, scope: ReadScope, page: PageRequest, *, details: bool) -> Page[V]:
         query = self._pager.query(page)  # a bad cursor fails before any I/O
-        branches = scoped(self._id, scope, self._dialect)
-        if not branches:
+        if scope.denied:
             return Page.empty()
+        count_total = self._count_totals and page.count_total
+        statement = self._template(query, scope.all, count_total)
+        arguments = self._pager.arguments(query)
+        if not scope.all:
+            arguments["scope_ids"] = sorted(scope.ids)
         async with (self._snapshot if details else self._reader).connect() as connection:
-            rows = await self._pager.fetch(
-                connection,
-                query,
-                columns=self._columns,
-                branches=branches,
-                count_total=self._count_totals and page.count_total,
+            rows = await self._pager.run(
+                connection, query, statement, arguments, count_total=count_total
             )
             views = await self._views(connection, rows.items, details)
         return Page(
@@ -88,6 +90,23 @@ class ScopedListing(Generic[V]):
             has_previous=rows.has_previous,
             total=rows.total,
         )
+
+    def _template(self, query: PageQuery, everything: bool, count_total: bool) -> Select[Any]:
+        """The page statement of this shape, the scope's ids a parameter (``scope_ids``)."""
+        shape = (query.forward, query.key is not None, count_total, everything)
+        statement = self._templates.get(shape)
+        if statement is None:
+            branch = (
+                [] if everything else [member_of_parameter(self._id, self._dialect, "scope_ids")]
+            )
+            statement = self._templates[shape] = self._pager.template(
+                forward=query.forward,
+                keyed=query.key is not None,
+                columns=self._columns,
+                branch=branch,
+                count_total=count_total,
+            )
+        return statement
 
     async def _by_ids(
         self, scope: ReadScope, ids: Sequence[str], *, details: bool

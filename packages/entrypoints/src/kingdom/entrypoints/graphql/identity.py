@@ -30,7 +30,7 @@ from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.directives import require_write
 from kingdom.entrypoints.graphql.nodes import load_node, policies_from_input
 from kingdom.entrypoints.graphql.pagination import connection, page_request
-from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, counted, selects
+from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, as_selected, selects
 from kingdom.services.identity.refresh import RefreshTokenReused
 from kingdom.services.identity.sessions import IssuedSession
 from kingdom.services.ports import RoleView, UserView
@@ -90,7 +90,7 @@ async def resolve_viewer(_: None, info: Info) -> UserView | None:
 
 @query.field("users")
 async def resolve_users(_: None, info: Info, scope: ReadScope, **arguments: Any) -> dict[str, Any]:
-    request = counted(info, page_request(**arguments))
+    request = as_selected(info, page_request(**arguments))
     users = request_context(info).services.users
     return connection(
         await users.list(scope, request, with_roles=_shows_roles(info, "edges", "node"))
@@ -105,7 +105,7 @@ async def resolve_user(_: None, info: Info, scope: ReadScope, id: str) -> UserVi
 
 @query.field("roles")
 async def resolve_roles(_: None, info: Info, scope: ReadScope, **arguments: Any) -> dict[str, Any]:
-    request = counted(info, page_request(**arguments))
+    request = as_selected(info, page_request(**arguments))
     return connection(await request_context(info).services.roles.list(scope, request))
 
 

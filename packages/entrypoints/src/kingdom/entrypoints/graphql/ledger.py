@@ -18,7 +18,7 @@ from kingdom.domain.ledger import (
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.pagination import connection, page_request
-from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, counted, selects
+from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, as_selected, selects
 from kingdom.services.ports import AccountView, TransferView, UserView
 
 query = QueryType()
@@ -51,7 +51,7 @@ async def resolve_account_owner(obj: AccountView, info: Info, scope: ReadScope) 
 async def resolve_account_transfers(
     obj: AccountView, info: Info, scope: ReadScope, **arguments: Any
 ) -> dict[str, Any]:
-    request = counted(info, page_request(**arguments))
+    request = as_selected(info, page_request(**arguments))
     transfers = request_context(info).services.transfers
     return connection(await transfers.list(scope, request, account_id=obj.id))
 
@@ -82,7 +82,7 @@ async def resolve_transfer_target(
 async def resolve_accounts(
     _: None, info: Info, scope: ReadScope, **arguments: Any
 ) -> dict[str, Any]:
-    request = counted(info, page_request(**arguments))
+    request = as_selected(info, page_request(**arguments))
     return connection(await request_context(info).services.accounts.list(scope, request))
 
 

@@ -1,7 +1,7 @@
 """What a query selects below a field, so resolvers read only what will be shown.
 
 A resolver that knows its caller never asks for ``totalCount`` can skip the
-COUNT; one whose users are shown without ``roleCodes`` or ``roles`` can skip
+COUNT (and without ``edges { cursor }``, the signing of a cursor per row); one whose users are shown without ``roleCodes`` or ``roles`` can skip
 their role codes. The answer errs on the side of reading: a field counts as
 selected wherever it appears, under any fragment, type condition or
 ``@skip``/``@include``, so a "no" is always safe.
@@ -40,9 +40,17 @@ def selects(info: GraphQLResolveInfo[Any], names: Collection[str], *path: str) -
     return any(field.name.value in names for field in _children(fields, info.fragments))
 
 
-def counted(info: GraphQLResolveInfo[Any], request: PageRequest) -> PageRequest:
-    """``request``, asking for the total only if this connection field selects ``totalCount``."""
-    return replace(request, count_total=selects(info, {"totalCount"}))
+def as_selected(info: GraphQLResolveInfo[Any], request: PageRequest) -> PageRequest:
+    """``request``, asking only for what this connection field shows.
+
+    The total only with ``totalCount``; every edge's cursor only with
+    ``edges { cursor }`` (``pageInfo`` needs just the first and last).
+    """
+    return replace(
+        request,
+        count_total=selects(info, {"totalCount"}),
+        edge_cursors=selects(info, {"cursor"}, "edges"),
+    )
 
 
 def _children(

@@ -48,6 +48,10 @@ class PageRequest:
     count_total: bool = True
     """Whether the caller shows ``Page.total``: an adapter that counts skips the
     count when not (it can cost as much as the page)."""
+    edge_cursors: bool = True
+    """Whether the caller shows every edge's cursor. When not, only the first and
+    last edges carry theirs (``start_cursor``/``end_cursor``); the others carry
+    ``""``, which spares signing a cursor per row."""
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not 1 <= self.limit <= MAX_PAGE_SIZE:
