@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from inspect import isawaitable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from ariadne.asgi import GraphQL
@@ -241,7 +241,14 @@ async def read_operation(request: Request) -> dict[str, Any]:
         raise BadRequest("'variables' must be an object or null")
     if data.get("operationName") is not None and not isinstance(data["operationName"], str):
         raise BadRequest("'operationName' must be a string or null")
+    if _JSON_NUL in body:
+        # NUL can only arrive escaped in JSON. PostgreSQL cannot store it in
+        # text: refused here for every backend rather than failing a statement.
+        raise BadRequest("text in a request cannot contain NUL characters")
     return data
+
+
+_JSON_NUL: Final = b"\\u0000"
 
 
 def _refusal(

@@ -38,6 +38,7 @@ from graphql import (
 from kingdom.entrypoints.graphql.cost import cost_errors, cost_limit
 from kingdom.entrypoints.graphql.limits import (
     NoIntrospection,
+    NoNulCharacters,
     ParseFunction,
     QueryLimits,
     alias_limit,
@@ -111,6 +112,7 @@ class DocumentPreparer:
             *specified_rules,
             depth_limit(limits.max_depth),
             alias_limit(limits.max_aliases),
+            NoNulCharacters,
         ]
         if not introspection:
             rules.append(NoIntrospection)

@@ -30,11 +30,13 @@ from graphql import (
     GraphQLSyntaxError,
     InlineFragmentNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     ValidationRule,
 )
 
 from kingdom.entrypoints.graphql.errors import (
+    BAD_USER_INPUT,
     INTROSPECTION_DISABLED,
     QUERY_TOO_DEEP,
     TOO_MANY_ALIASES,
@@ -230,5 +232,25 @@ class NoIntrospection(ValidationRule):
                     "Introspection is disabled on this server.",
                     node,
                     extensions={"code": INTROSPECTION_DISABLED},
+                )
+            )
+
+
+class NoNulCharacters(ValidationRule):
+    """Refuses string literals holding NUL (``"\\u0000"``).
+
+    PostgreSQL cannot store NUL in text and fails the statement; caught at
+    the edge, it is the client's error (BAD_USER_INPUT) on every backend
+    instead of a driver error deep in a handler. Variables are checked where
+    the request body is read.
+    """
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.report_error(
+                GraphQLError(
+                    "Text cannot contain NUL characters.",
+                    node,
+                    extensions={"code": BAD_USER_INPUT},
                 )
             )
