@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from inspect import isawaitable
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from ariadne.asgi import GraphQL
@@ -35,6 +35,7 @@ from kingdom.entrypoints.graphql.context import ContextFactory, GraphQLServices,
 from kingdom.entrypoints.graphql.documents import DocumentPreparer, PreparedDocument
 from kingdom.entrypoints.graphql.errors import (
     BAD_REQUEST,
+    BAD_USER_INPUT,
     INTERNAL_MESSAGE,
     INTERNAL_SERVER_ERROR,
     UNAUTHENTICATED,
@@ -91,10 +92,16 @@ def create_graphql_app(
 
 
 class BadRequest(Exception):
-    def __init__(self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: HTTPStatus = HTTPStatus.BAD_REQUEST,
+        code: str = BAD_REQUEST,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
 
 
 class OperationHandler(GraphQLHTTPHandler):
@@ -115,7 +122,7 @@ class OperationHandler(GraphQLHTTPHandler):
         try:
             data = await read_operation(request)
         except BadRequest as error:
-            return _refusal(error.status, error.message, BAD_REQUEST, rid)
+            return _refusal(error.status, error.message, error.code, rid)
         prepared = self.documents.prepare(data["query"])
         operation = prepared.operation(data.get("operationName"))
         if operation is not None:
@@ -241,14 +248,21 @@ async def read_operation(request: Request) -> dict[str, Any]:
         raise BadRequest("'variables' must be an object or null")
     if data.get("operationName") is not None and not isinstance(data["operationName"], str):
         raise BadRequest("'operationName' must be a string or null")
-    if _JSON_NUL in body:
-        # NUL can only arrive escaped in JSON. PostgreSQL cannot store it in
-        # text: refused here for every backend rather than failing a statement.
-        raise BadRequest("text in a request cannot contain NUL characters")
+    if data.get("variables") and _holds_nul(data["variables"]):
+        # PostgreSQL cannot store NUL in text: the client's error on every
+        # backend rather than a failing statement (literals: NoNulCharacters).
+        raise BadRequest("text cannot contain NUL characters", code=BAD_USER_INPUT)
     return data
 
 
-_JSON_NUL: Final = b"\\u0000"
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _refusal(
