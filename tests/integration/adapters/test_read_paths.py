@@ -123,11 +123,11 @@ async def test_a_page_counts_only_when_the_caller_asks(
     assert any("count(" in statement.lower() for statement in seen) is count_total
 
 
+# PostgreSQL reads and writes share one pool: this is SQLite's arrangement only.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_sqlite_reads_share_one_connection_and_writers_have_their_own(
     database: Database,
 ) -> None:
-    if database.dialect != "sqlite":
-        pytest.skip("PostgreSQL reads and writes share one pool")
     assert database.engine.sync_engine.pool.size() == 1  # type: ignore[attr-defined]
     async with database.reader.connect() as reading:
         # The one read connection is busy, yet a write still gets through.
@@ -149,11 +149,11 @@ async def test_without_edge_cursors_only_the_ends_of_a_page_are_signed(database:
     assert after.has_previous
 
 
+# SQLite reads share one connection whatever the setting.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_postgres_pool_keeps_the_configured_number_of_connections(
     database_url: str,
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite reads share one connection whatever the setting")
     database = create_database(database_url, pool_size=3)
     try:
         assert database.engine.sync_engine.pool.size() == 3  # type: ignore[attr-defined]
