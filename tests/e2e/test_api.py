@@ -20,6 +20,7 @@ import jwt
 import pytest
 from jwt.utils import base64url_encode
 
+from e2e.client import GraphQLClient
 from e2e.server import RunningServer, run_server
 from kingdom.domain.access import Permission, Policy, compile_policies
 from kingdom.entrypoints.graphql.global_ids import decode
@@ -62,39 +63,7 @@ mutation($input: LoginInput!) { login(input: $input) { accessToken } }
 
 
 @dataclass
-class Result:
-    status: int
-    body: dict[str, Any]
-
-    @property
-    def data(self) -> Any:
-        return self.body.get("data")
-
-    @property
-    def codes(self) -> list[str]:
-        return [e.get("extensions", {}).get("code") for e in self.body.get("errors") or []]
-
-
-@dataclass
-class Client:
-    http: httpx.Client
-
-    def execute(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, token: str | None = None
-    ) -> Result:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        response = self.http.post(
-            "/graphql", json={"query": query, "variables": dict(variables or {})}, headers=headers
-        )
-        return Result(response.status_code, response.json())
-
-    def ok(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, token: str | None = None
-    ) -> Any:
-        result = self.execute(query, variables, token=token)
-        assert result.status == 200, result.body
-        assert not result.codes, result.body
-        return result.data
+class Client(GraphQLClient):
 
     def login(self, email: str, password: str = PASSWORD) -> str:
         data = self.ok(LOGIN, {"input": {"email": email, "password": password}})

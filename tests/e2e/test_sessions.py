@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e.client import GraphQLClient, Result
 from e2e.server import RunningServer, run_server
 
 PASSWORD, NEW_PASSWORD = "correct horse battery", "a brand new long secret"
@@ -47,46 +48,14 @@ VIEWER = "{ viewer { email } }"
 
 
 @dataclass
-class Result:
-    status: int
-    body: dict[str, Any]
-
-    @property
-    def data(self) -> Any:
-        return self.body.get("data")
-
-    @property
-    def codes(self) -> list[str]:
-        return [e.get("extensions", {}).get("code") for e in self.body.get("errors") or []]
-
-
-@dataclass
 class Server:
     running: RunningServer
     data_dir: Path
 
 
 @dataclass
-class Client:
-    http: httpx.Client
+class Client(GraphQLClient):
     data_dir: Path
-
-    def execute(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, token: str | None = None
-    ) -> Result:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        response = self.http.post(
-            "/graphql", json={"query": query, "variables": dict(variables or {})}, headers=headers
-        )
-        return Result(response.status_code, response.json())
-
-    def ok(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, token: str | None = None
-    ) -> Any:
-        result = self.execute(query, variables, token=token)
-        assert result.status == 200, result.body
-        assert not result.codes, result.body
-        return result.data
 
     def register(self) -> str:
         email = f"session-{uuid.uuid4().hex[:8]}@example.org"
