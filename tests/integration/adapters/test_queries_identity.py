@@ -87,7 +87,7 @@ async def directory(database_url: str) -> AsyncIterator[Directory]:
 
 
 async def test_users_walk_by_email_in_both_directions_under_a_scope(directory: Directory) -> None:
-    queries = SqlUserQueries(directory.database, CODEC, count_totals=True)
+    queries = SqlUserQueries(directory.database, CODEC)
     by_email = [row["id"] for row in sorted(directory.users, key=lambda r: (r["email"], r["id"]))]
     scopes = [
         ReadScope.everything(),
@@ -142,7 +142,7 @@ async def test_user_batch_lookup_honours_the_scope(directory: Directory) -> None
 
 
 async def test_roles_walk_by_code_in_both_directions(directory: Directory) -> None:
-    queries = SqlRoleQueries(directory.database, CODEC, count_totals=True)
+    queries = SqlRoleQueries(directory.database, CODEC)
     codes = sorted(ROLE_CODES)
     for scope in (ReadScope.everything(), ReadScope(all=False, ids=frozenset(codes[1::2]))):
         expected = [code for code in codes if scope.allows(code)]
@@ -163,8 +163,8 @@ async def test_roles_walk_by_code_in_both_directions(directory: Directory) -> No
 
 
 async def test_denied_scopes_give_empty_pages_without_querying(directory: Directory) -> None:
-    users_q = SqlUserQueries(directory.database, CODEC, count_totals=True)
-    roles_q = SqlRoleQueries(directory.database, CODEC, count_totals=True)
+    users_q = SqlUserQueries(directory.database, CODEC)
+    roles_q = SqlRoleQueries(directory.database, CODEC)
     directory.statements.clear()
     for request in (PageRequest.first(10), PageRequest.last(10)):
         assert await users_q.list(ReadScope.nothing(), request) == Page.empty()

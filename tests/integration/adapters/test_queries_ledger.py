@@ -109,7 +109,7 @@ def account_scopes(ledger: Ledger) -> list[ReadScope]:
 
 
 async def test_accounts_walk_forward_and_backward_visit_every_row_once(ledger: Ledger) -> None:
-    queries = SqlAccountQueries(ledger.database, CODEC, count_totals=True)
+    queries = SqlAccountQueries(ledger.database, CODEC)
     for scope in account_scopes(ledger):
         expected = sorted(row["id"] for row in ledger.accounts if scope.allows(row["id"]))
         for size in (1, 4, 11, ACCOUNT_COUNT, MAX_PAGE_SIZE):
@@ -124,7 +124,7 @@ async def test_accounts_walk_forward_and_backward_visit_every_row_once(ledger: L
 
 async def test_account_views_carry_the_row(ledger: Ledger) -> None:
     queries = SqlAccountQueries(ledger.database, CODEC)
-    page = await queries.list(ReadScope.everything(), PageRequest.first(MAX_PAGE_SIZE))
+    page = await queries.list(ReadScope.everything(), PageRequest(MAX_PAGE_SIZE, count_total=False))
     by_id = {row["id"]: row for row in ledger.accounts}
     for view in page.items:
         row = by_id[view.id]
@@ -135,11 +135,11 @@ async def test_account_views_carry_the_row(ledger: Ledger) -> None:
             "open",
             1,
         )
-    assert page.total is None  # totals are off unless the composition root asks
+    assert page.total is None  # no count unless the request asks for one
 
 
 async def test_turning_back_from_the_middle_returns_the_page_before(ledger: Ledger) -> None:
-    queries = SqlAccountQueries(ledger.database, CODEC, count_totals=True)
+    queries = SqlAccountQueries(ledger.database, CODEC)
     everything = ReadScope.everything()
     first = await queries.list(everything, PageRequest.first(5))
     second = await queries.list(everything, PageRequest.first(5, first.end_cursor))
@@ -185,8 +185,8 @@ async def test_a_cursor_stays_valid_when_its_row_goes_and_rows_appear_before_it(
 
 
 async def test_a_denied_scope_gives_an_empty_page_without_querying(ledger: Ledger) -> None:
-    queries = SqlAccountQueries(ledger.database, CODEC, count_totals=True)
-    transfers_q = SqlTransferQueries(ledger.database, CODEC, count_totals=True)
+    queries = SqlAccountQueries(ledger.database, CODEC)
+    transfers_q = SqlTransferQueries(ledger.database, CODEC)
     denied = ReadScope.nothing()
     ledger.statements.clear()
     assert await queries.list(denied, PageRequest.first(10)) == Page.empty()
@@ -268,7 +268,7 @@ def visible_transfers(ledger: Ledger, scope: ReadScope, account: str | None) -> 
 
 
 async def test_transfer_walks_newest_first_under_every_scope_and_filter(ledger: Ledger) -> None:
-    queries = SqlTransferQueries(ledger.database, CODEC, count_totals=True)
+    queries = SqlTransferQueries(ledger.database, CODEC)
     busiest = max(
         (row["id"] for row in ledger.accounts),
         key=lambda a: sum(a in (t["source_id"], t["target_id"]) for t in ledger.transfers),
@@ -318,8 +318,8 @@ async def test_a_cursor_of_one_accounts_history_is_refused_by_another(ledger: Le
 
 
 async def test_no_statement_uses_offset(ledger: Ledger) -> None:
-    queries = SqlAccountQueries(ledger.database, CODEC, count_totals=True)
-    transfers_q = SqlTransferQueries(ledger.database, CODEC, count_totals=True)
+    queries = SqlAccountQueries(ledger.database, CODEC)
+    transfers_q = SqlTransferQueries(ledger.database, CODEC)
     ids = frozenset(row["id"] for row in ledger.accounts[:9])
     ledger.statements.clear()
     for scope in (ReadScope.everything(), ReadScope(all=False, ids=ids)):

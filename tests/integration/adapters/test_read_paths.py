@@ -86,7 +86,7 @@ async def test_the_reader_sees_a_write_as_soon_as_it_commits(database: Database)
 async def test_users_without_roles_cost_one_statement_and_carry_no_role_codes(
     database: Database,
 ) -> None:
-    queries = SqlUserQueries(database, CODEC, count_totals=True)
+    queries = SqlUserQueries(database, CODEC)
     with recording_statements(database.engine) as seen:
         page = await queries.list(EVERYTHING, PageRequest.first(10), with_roles=False)
         found = await queries.by_ids(EVERYTHING, ["u-1"], with_roles=False)
@@ -112,7 +112,7 @@ async def test_users_with_roles_read_them_in_the_same_snapshot(database: Databas
 async def test_a_page_counts_only_when_the_caller_asks(
     database: Database, count_total: bool
 ) -> None:
-    queries = SqlUserQueries(database, CODEC, count_totals=True)
+    queries = SqlUserQueries(database, CODEC)
     with recording_statements(database.engine) as seen:
         page = await queries.list(
             EVERYTHING, PageRequest(2, count_total=count_total), with_roles=False

@@ -207,10 +207,10 @@ async def running_api(
         api: Api
         services = GraphQLServices(
             bus=bus,
-            users=SqlUserQueries(database, CODEC, count_totals=True),
-            roles=SqlRoleQueries(database, CODEC, count_totals=True),
-            accounts=account_queries or SqlAccountQueries(database, CODEC, count_totals=True),
-            transfers=SqlTransferQueries(database, CODEC, count_totals=True),
+            users=SqlUserQueries(database, CODEC),
+            roles=SqlRoleQueries(database, CODEC),
+            accounts=account_queries or SqlAccountQueries(database, CODEC),
+            transfers=SqlTransferQueries(database, CODEC),
             clock=clock,
             ids=ids,
             authenticate=lambda token: api.authenticate(token),

@@ -106,10 +106,10 @@ def build(settings: Settings) -> Kingdom:
     cursors = CursorCodec(cursor_key(keys))
     services = GraphQLServices(
         bus=bus,
-        users=SqlUserQueries(database, cursors, count_totals=True),
-        roles=SqlRoleQueries(database, cursors, count_totals=True),
-        accounts=SqlAccountQueries(database, cursors, count_totals=True),
-        transfers=SqlTransferQueries(database, cursors, count_totals=True),
+        users=SqlUserQueries(database, cursors),
+        roles=SqlRoleQueries(database, cursors),
+        accounts=SqlAccountQueries(database, cursors),
+        transfers=SqlTransferQueries(database, cursors),
         clock=clock,
         ids=ids,
         authenticate=authenticate,

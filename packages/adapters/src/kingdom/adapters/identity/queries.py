@@ -49,7 +49,7 @@ _ROLE_COLUMNS = (roles.c.id, roles.c.name, roles.c.policies, roles.c.version)
 
 
 class SqlUserQueries(ScopedListing[UserView], UserQueries):
-    """Users sorted by e-mail, then id; with ``count_totals`` pages carry an exact total.
+    """Users sorted by e-mail, then id; pages carry an exact total when the request asks (``count_total``).
 
     With ``with_roles`` (the default), a page's role codes come from a second
     query on the same connection, so those reads run in one snapshot
@@ -57,9 +57,7 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
     statement and its views carry no role codes.
     """
 
-    def __init__(
-        self, database: Database, codec: CursorCodec, *, count_totals: bool = False
-    ) -> None:
+    def __init__(self, database: Database, codec: CursorCodec) -> None:
         super().__init__(
             database,
             codec,
@@ -67,7 +65,6 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             id_column=users.c.id,
             columns=_USER_COLUMNS,
             to_view=lambda row: _user_view(row, ()),
-            count_totals=count_totals,
         )
         self._role_codes_statement = (
             select(user_roles.c.user_id, user_roles.c.role_code)
@@ -105,11 +102,9 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
 
 
 class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
-    """Roles sorted by code; with ``count_totals`` pages carry an exact total."""
+    """Roles sorted by code; pages carry an exact total when the request asks (``count_total``)."""
 
-    def __init__(
-        self, database: Database, codec: CursorCodec, *, count_totals: bool = False
-    ) -> None:
+    def __init__(self, database: Database, codec: CursorCodec) -> None:
         super().__init__(
             database,
             codec,
@@ -117,7 +112,6 @@ class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
             id_column=roles.c.id,
             columns=_ROLE_COLUMNS,
             to_view=_role_view,
-            count_totals=count_totals,
         )
 
 

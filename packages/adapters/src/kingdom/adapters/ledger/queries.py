@@ -57,11 +57,9 @@ _TRANSFER_COLUMNS = (
 
 
 class SqlAccountQueries(ScopedListing[AccountView], AccountQueries):
-    """Accounts sorted by id; with ``count_totals`` pages carry an exact total."""
+    """Accounts sorted by id; pages carry an exact total when the request asks (``count_total``)."""
 
-    def __init__(
-        self, database: Database, codec: CursorCodec, *, count_totals: bool = False
-    ) -> None:
+    def __init__(self, database: Database, codec: CursorCodec) -> None:
         super().__init__(
             database,
             codec,
@@ -69,25 +67,21 @@ class SqlAccountQueries(ScopedListing[AccountView], AccountQueries):
             id_column=accounts.c.id,
             columns=_ACCOUNT_COLUMNS,
             to_view=_account_view,
-            count_totals=count_totals,
         )
 
 
 class SqlTransferQueries(TransferQueries):
-    """Transfers newest first; with ``count_totals`` pages carry an exact total.
+    """Transfers newest first; pages carry an exact total when the request asks (``count_total``).
 
     Cursors are bound to the ``account_id`` filter as well as the listing: a
     cursor from one account's history is refused by another's.
     """
 
-    def __init__(
-        self, database: Database, codec: CursorCodec, *, count_totals: bool = False
-    ) -> None:
+    def __init__(self, database: Database, codec: CursorCodec) -> None:
         # Every read here is one statement: no transaction needed.
         self._engine = database.reader
         self._dialect = database.dialect
         self._codec = codec
-        self._count_totals = count_totals
 
     async def list(
         self, scope: ReadScope, page: PageRequest, account_id: str | None = None
@@ -104,7 +98,7 @@ class SqlTransferQueries(TransferQueries):
                 query,
                 columns=_TRANSFER_COLUMNS,
                 branches=branches,
-                count_total=self._count_totals and page.count_total,
+                count_total=page.count_total,
             )
         return map_page(rows, _transfer_view)
 

@@ -47,7 +47,6 @@ class ScopedListing(Generic[V]):
         id_column: Column[Any],
         columns: Sequence[Column[Any]],
         to_view: Callable[[RowMapping], V],
-        count_totals: bool = False,
     ) -> None:
         self._reader = database.reader
         self._snapshot = snapshot_reads(database)
@@ -56,7 +55,6 @@ class ScopedListing(Generic[V]):
         self._id = id_column
         self._columns = tuple(columns)
         self._to_view = to_view
-        self._count_totals = count_totals
         # Statements are built once (pages: once per shape), not per request:
         # building one costs more CPU than the database spends answering it.
         self._templates: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
@@ -74,7 +72,7 @@ class ScopedListing(Generic[V]):
         query = self._pager.query(page)  # a bad cursor fails before any I/O
         if scope.denied:
             return Page.empty()
-        count_total = self._count_totals and page.count_total
+        count_total = page.count_total
         statement = self._template(query, scope.all, count_total)
         arguments = self._pager.arguments(query)
         if not scope.all:
