@@ -49,7 +49,7 @@ _ROLE_COLUMNS = (roles.c.id, roles.c.name, roles.c.policies, roles.c.version)
 
 
 class SqlUserQueries(ScopedListing[UserView], UserQueries):
-    """Users sorted by e-mail, then id; pages carry an exact total when the request asks (``count_total``).
+    """Users sorted by e-mail, then id (totals when the request asks).
 
     With ``with_roles`` (the default), a page's role codes come from a second
     query on the same connection, so those reads run in one snapshot
@@ -102,7 +102,7 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
 
 
 class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
-    """Roles sorted by code; pages carry an exact total when the request asks (``count_total``)."""
+    """Roles sorted by code (totals when the request asks)."""
 
     def __init__(self, database: Database, codec: CursorCodec) -> None:
         super().__init__(

@@ -57,7 +57,7 @@ _TRANSFER_COLUMNS = (
 
 
 class SqlAccountQueries(ScopedListing[AccountView], AccountQueries):
-    """Accounts sorted by id; pages carry an exact total when the request asks (``count_total``)."""
+    """Accounts sorted by id (totals when the request asks)."""
 
     def __init__(self, database: Database, codec: CursorCodec) -> None:
         super().__init__(
@@ -71,7 +71,7 @@ class SqlAccountQueries(ScopedListing[AccountView], AccountQueries):
 
 
 class SqlTransferQueries(TransferQueries):
-    """Transfers newest first; pages carry an exact total when the request asks (``count_total``).
+    """Transfers newest first (totals when the request asks).
 
     Cursors are bound to the ``account_id`` filter as well as the listing: a
     cursor from one account's history is refused by another's.
