@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from e2e.server import RunningServer
 from integration.databases import fresh_postgres, postgres_server_or_skip
 from kingdom.adapters.migrations.runner import upgrade
 
@@ -43,6 +45,13 @@ def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
             loop.run_until_complete(database.__aexit__(None, None, None))
     finally:
         loop.close()
+
+
+@pytest.fixture()
+def http(server: RunningServer) -> Iterator[httpx.Client]:
+    """A client of the module's ``server`` fixture (each module starts its own, its way)."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        yield client
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -55,12 +55,6 @@ def server(
         yield running
 
 
-@pytest.fixture()
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
-        yield client
-
-
 def answer(response: httpx.Response) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
     """Status, headers and body of a response, without what differs per request."""
     headers = tuple(

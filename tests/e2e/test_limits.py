@@ -59,12 +59,6 @@ def server(
 
 
 @pytest.fixture()
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture()
 def admin(http: httpx.Client) -> str:
     return login(http)
 

@@ -47,12 +47,6 @@ def server(
         yield running
 
 
-@pytest.fixture()
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
-        yield client
-
-
 def login(http: httpx.Client, email: str, password: str, aliases: int = 1) -> dict[str, Any]:
     response = http.post(
         "/graphql",
