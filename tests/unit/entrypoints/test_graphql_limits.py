@@ -8,9 +8,11 @@ from typing import Any
 import graphql
 import pytest
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kingdom.entrypoints.graphql.cost import UNPAGED_LIST_SIZE, cost_map
-from kingdom.entrypoints.graphql.documents import DocumentPreparer, LruCache
+from kingdom.entrypoints.graphql.documents import DocumentPreparer, LruCache, normalized
 from kingdom.entrypoints.graphql.errors import format_error
 from kingdom.entrypoints.graphql.limits import QueryLimits, parse_limited
 from kingdom.entrypoints.graphql.schema import build_schema
@@ -115,9 +117,9 @@ def test_tokens_and_comments_are_limited_while_parsing() -> None:
 def test_the_token_limit_error_is_told_from_syntax_errors() -> None:
     """Pins the graphql-core messages parse_limited relies on."""
     with pytest.raises(GraphQLError) as too_many:
-        parse_limited(graphql.parse, "{ a b c d }", 3)
+        parse_limited(graphql.parse, "{ a b c d }", QueryLimits(max_tokens=3))
     with pytest.raises(GraphQLError) as syntax:
-        parse_limited(graphql.parse, "{ a b", 30)
+        parse_limited(graphql.parse, "{ a b", QueryLimits(max_tokens=30))
 
     assert too_many.value.extensions == {"code": "TOO_MANY_TOKENS", "limit": 3}
     assert too_many.value.locations  # still points into the query
@@ -168,7 +170,8 @@ def test_sizes_from_variables_are_priced_per_request() -> None:
     query = "query($n: Int) { accounts(first: $n) { edges { node { owner { id } } } } }"
     assert cost_of(query, {"n": 2}) == 8
     assert cost_of(query, {}) == 80  # default page
-    assert cost_of(query, {"n": "many"}) == 80  # the executor refuses it; priced as default
+    # Not coerced, so not priced: the executor refuses it before anything runs.
+    assert cost_of(query, {"n": "many"}) == 0
     assert codes(query, {"n": 100}) == []
     lists = "query($n: Int) { accounts(first: $n) { edges { node { transfers(first: $n) {"
     lists += " edges { node { id } } } } } } }"
@@ -176,8 +179,103 @@ def test_sizes_from_variables_are_priced_per_request() -> None:
     assert codes(lists, {"n": 100}) == ["QUERY_TOO_COMPLEX"]
 
 
+def test_variable_defaults_are_priced_as_the_executor_will_use_them() -> None:
+    """Finding 3: with no variables sent, ``$n: Int = 100`` used to cost the default page."""
+    lists = "query($n: Int = 100) { accounts(first: $n) { edges { node { transfers(first: $n) {"
+    lists += " edges { node { id } } } } } } }"
+    assert codes(lists, {}) == ["QUERY_TOO_COMPLEX"]
+    assert codes(lists) == ["QUERY_TOO_COMPLEX"]
+    assert codes(lists, {"n": 10}) == []  # a sent value still wins over the default
+    assert cost_of("query($n: Int = 7) { accounts(first: $n) { edges { node { id } } } }") == 21
+
+
+def test_only_the_operation_that_runs_is_priced_with_its_own_defaults() -> None:
+    document = (
+        "query Small($n: Int = 1) { accounts(first: $n) { totalCount } }"
+        " query Big($n: Int = 100) { accounts(first: $n) { edges { node {"
+        " transfers(first: $n) { totalCount } } } } }"
+    )
+    preparer = DocumentPreparer(SCHEMA, DEFAULTS)
+    prepared = preparer.prepare(document)
+    assert prepared.valid
+    assert preparer.variable_errors(prepared, {}, "Small") == []
+    (error,) = preparer.variable_errors(prepared, {}, "Big")
+    assert (error.extensions or {})["code"] == "QUERY_TOO_COMPLEX"
+
+
 def test_a_missing_required_variable_is_left_to_the_executor() -> None:
     assert codes("query($id: ID!) { node(id: $id) { id } }", {}) == []
+
+
+def test_the_length_counts_comments_and_string_literals() -> None:
+    """Finding 10: a 900 KB comment or string is one token, but still work to read."""
+    limits = QueryLimits(max_length=1000)
+    assert codes("{ __typename } # " + "x" * 900, limits=limits) == []
+    assert codes("{ __typename } # " + "x" * 1000, limits=limits) == ["QUERY_TOO_LARGE"]
+    literal = '{ role(id: "' + "x" * 1000 + '") { id } }'
+    assert codes(literal, limits=limits) == ["QUERY_TOO_LARGE"]
+
+
+def test_a_refused_length_is_never_parsed() -> None:
+    calls = Recording()
+    preparer = calls.preparer()
+    (error,) = preparer.prepare("{ __typename } #" + "x" * 900_000).errors
+    assert error.extensions == {"code": "QUERY_TOO_LARGE", "limit": 32 * 1024}
+    assert (calls.parsed, calls.validated) == ([], 0)
+
+
+# Repeated fields: the field-merging check is quadratic in them
+
+
+def relay_like(fragments: int) -> str:
+    """One object with ``fragments`` fragments spread on it, each repeating a few fields."""
+    spreads = " ".join(f"...F{i}" for i in range(fragments))
+    definitions = " ".join(
+        f"fragment F{i} on User {{ id email roles {{ id code }} }}" for i in range(fragments)
+    )
+    return f"query {{ viewer {{ id {spreads} }} }} {definitions}"
+
+
+def test_repeating_a_field_hundreds_of_times_is_refused_with_a_code() -> None:
+    """Finding 2: 490 ``viewer { id }`` took seconds of validation, then 'Validation aborted.'"""
+    wide = "{ " + "viewer { id } " * 490 + "}"
+    typenames = "{ " + "__typename " * 1990 + "}"
+    assert codes(wide) == ["QUERY_TOO_COMPLEX"]
+    assert codes(typenames) == ["QUERY_TOO_COMPLEX"]
+    (error,) = DocumentPreparer(SCHEMA, DEFAULTS).prepare(wide).errors
+    assert error.extensions == {"code": "QUERY_TOO_COMPLEX", "limit": 10_000}
+    assert "repeats the same fields" in error.message
+
+
+def test_ordinary_repetition_stays_far_within_the_merge_budget() -> None:
+    assert codes("{ " + "viewer { id } " * 40 + "}") == []
+    assert codes(relay_like(20)) == []
+    assert codes(graphql.get_introspection_query(descriptions=True)) == []
+    assert codes(relay_like(20), limits=QueryLimits(max_merge_checks=100)) == ["QUERY_TOO_COMPLEX"]
+
+
+def test_too_many_real_conflicts_still_abort_as_graphql_core_reports_them() -> None:
+    conflicts = "{ viewer { " + " ".join(f"x: {f}" for f in ["id", "email"] * 60) + " } }"
+    preparer = DocumentPreparer(SCHEMA, QueryLimits(max_aliases=1000, max_merge_checks=10**6))
+    errors = preparer.prepare(conflicts).errors
+    assert errors[-1].message.startswith("Too many validation errors")
+    assert not any((e.extensions or {}).get("code") == "QUERY_TOO_COMPLEX" for e in errors)
+
+
+def fragment_chain(levels: int) -> str:
+    """``F(i)`` spreads ``F(i-1)`` twice: 2**levels copies of F0 if expanded naively."""
+    fragments = ["fragment F0 on User { id email }"] + [
+        f"fragment F{i} on User {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)
+    ]
+    return f"{{ viewer {{ ...F{levels} }} }} " + " ".join(fragments)
+
+
+def test_a_doubling_fragment_chain_is_prepared_in_linear_time() -> None:
+    """Finding 1's document: every walker before execution visits a fragment once."""
+    preparer = DocumentPreparer(SCHEMA, DEFAULTS)
+    small, large = fragment_chain(10), fragment_chain(40)
+    assert preparer.prepare(small).valid
+    assert preparer.prepare(large).valid  # 2**40 expanded fields: never finishes if expanded
 
 
 def test_the_cost_map_covers_every_object_field_and_no_scalar() -> None:
@@ -302,6 +400,55 @@ def test_variables_do_not_defeat_the_cache() -> None:
         assert preparer.variable_errors(prepared, {"n": n}) == []
 
     assert (len(calls.parsed), calls.validated) == (1, 1)
+
+
+def test_comments_and_separators_do_not_defeat_the_cache() -> None:
+    """A varied comment costs a regular-expression pass, not a validation."""
+    calls = Recording()
+    preparer = calls.preparer()
+    base = "{ " + "viewer { id } " * 490 + "}"
+
+    variants = [base, base + " # 1", base + "\n# 2", "  " + base.replace(" ", ",  "), base + " #3"]
+    refusals = {preparer.prepare(variant).errors[0].message for variant in variants}
+
+    assert len(refusals) == 1
+    assert (len(calls.parsed), calls.validated) == (1, 1)
+    assert all(variant in preparer.cache for variant in variants)  # the text itself, next time
+    assert len(preparer.normalized_cache) == 1
+
+
+def test_the_normalized_text_keeps_strings_and_line_breaks() -> None:
+    assert normalized('  { a(s: "x  # y,") }  # c\n , ') == '{ a(s: "x  # y,") }'
+    assert normalized('"""a # b\n  c""" # d') == '"""a # b\n  c"""'
+    assert normalized('{ a(s: "x\n y") }') == '{ a(s: "x\ny") }'  # still unterminated
+    assert normalized("a # c\r\n b") == "a\nb"
+
+
+GRAPHQL_TEXT = st.lists(
+    st.sampled_from(list('{}()"\\#, \t\n\rab:$.\x01\ufeff\u00a0') + ['"""', "...", "\\u0041"]),
+    max_size=30,
+).map("".join)
+
+
+def parsed(text: str) -> str | None:
+    try:
+        return graphql.print_ast(graphql.parse(text))
+    except GraphQLError:
+        return None
+
+
+@given(GRAPHQL_TEXT)
+@settings(max_examples=2000, deadline=None)
+def test_a_normalized_text_parses_exactly_as_the_original(text: str) -> None:
+    """So two texts with one normalized form are one document (or both refused)."""
+    assert parsed(normalized(text)) == parsed(text)
+
+
+@given(st.sampled_from(['{ a(s: "', '{ a(s: """', "{ a "]), GRAPHQL_TEXT, GRAPHQL_TEXT)
+@settings(max_examples=2000, deadline=None)
+def test_texts_around_strings_normalize_safely(start: str, middle: str, end: str) -> None:
+    text = start + middle + end
+    assert parsed(normalized(text)) == parsed(text)
 
 
 def test_the_lru_keeps_the_recently_used_within_its_weight() -> None:

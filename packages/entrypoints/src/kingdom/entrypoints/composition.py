@@ -147,6 +147,8 @@ def query_limits(settings: Settings) -> QueryLimits:
         max_cost=settings.max_query_cost,
         max_tokens=settings.max_query_tokens,
         max_aliases=settings.max_query_aliases,
+        max_length=settings.max_query_length,
+        max_merge_checks=settings.max_query_merge_checks,
     )
 
 
@@ -173,6 +175,7 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
             debug=not kingdom.settings.production,
             production=kingdom.settings.production,
             limits=query_limits(kingdom.settings),
+            deadline=kingdom.settings.query_deadline_ms / 1000,
         ),
         ready=database_answers,
         public_keys=_published(kingdom.keys),

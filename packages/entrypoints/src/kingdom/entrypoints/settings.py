@@ -74,6 +74,12 @@ class Settings:
     """Lexical tokens in a GraphQL document (comments limited separately to as many)."""
     max_query_aliases: int = 15
     """Aliased fields in a GraphQL document."""
+    max_query_length: int = 32 * 1024
+    """Characters of a GraphQL document, comments and string literals included."""
+    max_query_merge_checks: int = 10_000
+    """Work the check that repeated fields can be merged may do (it is quadratic in them)."""
+    query_deadline_ms: int = 5_000
+    """Milliseconds a query may run before it is stopped (``DEADLINE_EXCEEDED``)."""
     admin_password: str | None = field(default=None, repr=False)
     refresh_idle_seconds: int = 24 * 60 * 60
     """A refresh-token family unused this long is dead (rotation restarts the clock)."""
@@ -245,6 +251,9 @@ _BOUNDED_INTEGERS: dict[str, tuple[str, int, int, str]] = {
     "max_query_cost": ("MAX_QUERY_COST", 1, 10_000_000, ""),
     "max_query_tokens": ("MAX_QUERY_TOKENS", 10, 1_000_000, ""),
     "max_query_aliases": ("MAX_QUERY_ALIASES", 0, 10_000, ""),
+    "max_query_length": ("MAX_QUERY_LENGTH", 100, 1024 * 1024, ""),
+    "max_query_merge_checks": ("MAX_QUERY_MERGE_CHECKS", 100, 10_000_000, ""),
+    "query_deadline_ms": ("QUERY_DEADLINE_MS", 10, 600_000, ""),
     "refresh_idle_seconds": ("REFRESH_IDLE_SECONDS", 60, _YEAR_SECONDS, ""),
     "refresh_lifetime_seconds": ("REFRESH_LIFETIME_SECONDS", 60, _YEAR_SECONDS, ""),
     # As low as 1 s, so an end-to-end test can watch a code expire.

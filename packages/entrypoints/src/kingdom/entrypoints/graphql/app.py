@@ -9,12 +9,19 @@ within the query limits (parsed and validated once per distinct text, see
 request's ``X-Request-ID`` (set by the HTTP layer's access log middleware),
 which is also in the log line of any internal error and in its response.
 
+A query runs under a deadline (:data:`DEFAULT_DEADLINE`): past it, its
+resolvers are cancelled and the answer is a 504 ``DEADLINE_EXCEEDED``.
+Mutations are not cut off midway, since a write stopped between its
+statements would leave the client unsure whether it happened; they are
+bounded by the alias limit and by their own handlers.
+
 Production mode refuses introspection, serves no explorer, and strips
 "Did you mean ...?" hints from error messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -36,6 +43,7 @@ from kingdom.entrypoints.graphql.documents import DocumentPreparer, PreparedDocu
 from kingdom.entrypoints.graphql.errors import (
     BAD_REQUEST,
     BAD_USER_INPUT,
+    DEADLINE_EXCEEDED,
     INTERNAL_MESSAGE,
     INTERNAL_SERVER_ERROR,
     UNAUTHENTICATED,
@@ -53,6 +61,8 @@ logger = logging.getLogger("kingdom.entrypoints.graphql")
 
 MAX_BODY_BYTES = 1024 * 1024
 """A query and its variables are small; anything bigger is refused unread."""
+DEFAULT_DEADLINE = 5.0
+"""Seconds a query may run (``KINGDOM_QUERY_DEADLINE_MS``)."""
 
 
 def create_graphql_app(
@@ -61,6 +71,7 @@ def create_graphql_app(
     debug: bool = False,
     production: bool = False,
     limits: QueryLimits | None = None,
+    deadline: float = DEFAULT_DEADLINE,
     schema: GraphQLSchema | None = None,
 ) -> GraphQL:
     """The GraphQL API over ``services``, as an ASGI app to mount at ``/graphql``.
@@ -68,6 +79,7 @@ def create_graphql_app(
     ``debug`` serves the GraphiQL explorer on GET (otherwise GET is a 405).
     ``production`` refuses introspection, hides suggestions and never serves
     the explorer. Error responses are otherwise the same either way.
+    ``deadline`` is how many seconds a query may run.
     ``schema`` replaces the built one (tests bind their own resolvers).
     Everything that does not depend on the request (schema, rules, cost map,
     document cache) is built here, once.
@@ -87,7 +99,7 @@ def create_graphql_app(
         explorer=ExplorerGraphiQL() if explorer else ExplorerHttp405(),
         error_formatter=format_error,
         logger=QuietAriadneLogger(),
-        http_handler=OperationHandler(documents, hide_suggestions=production),
+        http_handler=OperationHandler(documents, hide_suggestions=production, deadline=deadline),
     )
 
 
@@ -112,10 +124,17 @@ class OperationHandler(GraphQLHTTPHandler):
     parses or validates it again.
     """
 
-    def __init__(self, documents: DocumentPreparer, *, hide_suggestions: bool = False) -> None:
+    def __init__(
+        self,
+        documents: DocumentPreparer,
+        *,
+        hide_suggestions: bool = False,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
         super().__init__()
         self.documents = documents
         self.hide_suggestions = hide_suggestions
+        self.deadline = deadline
 
     async def graphql_http_server(self, request: Request) -> Response:
         rid = request_id(request)
@@ -128,7 +147,9 @@ class OperationHandler(GraphQLHTTPHandler):
         if operation is not None:
             note_operation(request, operation.name, operation.type)
         errors = RequestErrors(rid, hide_suggestions=self.hide_suggestions)
-        refused = prepared.errors or self.documents.variable_errors(prepared, data.get("variables"))
+        refused = prepared.errors or self.documents.variable_errors(
+            prepared, data.get("variables"), data.get("operationName")
+        )
         if refused:
             # Nothing runs for a refused document, not even authentication.
             return await self.create_json_response(
@@ -152,7 +173,21 @@ class OperationHandler(GraphQLHTTPHandler):
         actor = getattr(context, "actor", None)
         if actor is not None and not actor.is_anonymous:
             note_user(request, actor.user_id)
-        success, result = await self.execute_prepared(data, prepared, context, errors)
+        # Only queries are cut off (see the module docs); None waits for ever.
+        deadline = self.deadline if operation is not None and operation.type == "query" else None
+        try:
+            async with asyncio.timeout(deadline):
+                success, result = await self.execute_prepared(data, prepared, context, errors)
+        except TimeoutError:
+            logger.warning("request %s: the query ran past its deadline and was stopped", rid)
+            body = error_body(
+                f"The query took longer than {self.deadline:g} s and was stopped:"
+                " ask for less (smaller pages, fewer nested lists).",
+                DEADLINE_EXCEEDED,
+                rid,
+            )
+            body["errors"][0]["extensions"]["limit"] = round(self.deadline * 1000)
+            return OrjsonResponse(body, status_code=HTTPStatus.GATEWAY_TIMEOUT)
         return await self.create_json_response(request, result, success)
 
     async def execute_prepared(
@@ -224,6 +259,9 @@ async def read_operation(request: Request) -> dict[str, Any]:
         raise BadRequest(
             "send the operation as application/json", HTTPStatus.UNSUPPORTED_MEDIA_TYPE
         )
+    if len(request.headers.getlist("authorization")) > 1:
+        # Which one counts would depend on who reads the headers (proxy, server).
+        raise BadRequest("send at most one Authorization header")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest("the request body is too large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)

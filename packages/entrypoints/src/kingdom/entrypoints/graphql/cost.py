@@ -229,21 +229,22 @@ class _ArgumentErrorsIgnored:
 def cost_errors(
     rule: type[CostLimit],
     schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
     document: DocumentNode,
     variables: dict[str, Any] | None,
 ) -> list[GraphQLError]:
-    """Run just ``rule`` over ``document`` with a request's ``variables``.
+    """Run just ``rule`` over one ``operation`` of ``document`` with its ``variables``.
 
-    The same result as ``validate(schema, document, [rule])``, without the
-    full validation walk: the rule only looks at operation definitions.
+    The same result as ``validate(schema, document, [rule])`` for a document
+    holding only that operation, without the full validation walk. The
+    variables are those the execution will use (defaults applied), so a
+    ``$n: Int = 100`` costs 100 whether or not the request names ``n``.
     """
     errors: list[GraphQLError] = []
     context = ValidationContext(schema, document, TypeInfo(schema), errors.append)
     measure = rule(context, variables)
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode):
-            measure.enter_operation_definition(definition)
-            measure.leave_operation_definition(definition)
+    measure.enter_operation_definition(operation)
+    measure.leave_operation_definition(operation)
     return errors
 
 

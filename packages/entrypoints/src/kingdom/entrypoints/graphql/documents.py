@@ -8,6 +8,12 @@ not, in a bounded LRU keyed by the text: a repeated query skips both steps
 invalid one is refused just as fast. Each preparer has one set of limits, so
 the text alone is the key.
 
+A text seen for the first time is looked up once more by its
+:func:`normalized` form (comments dropped, separators collapsed), so a
+client that varies only a comment or whitespace, to dodge the cache or by
+accident, pays one linear pass rather than another validation. The two
+caches are apart so that a flood of such variants evicts only variants.
+
 The cache is bounded twice: by entries, and by the total length of the texts
 it holds, because a syntax tree (with the source locations error messages
 need) takes about a hundred bytes per character of query. Texts longer than
@@ -15,11 +21,13 @@ need) takes about a hundred bytes per character of query. Texts longer than
 
 The one check that cannot be cached is the cost of a document whose list
 sizes come from variables (``accounts(first: $n)``): that is rerun on each
-request with its variables, by :meth:`DocumentPreparer.variable_errors`.
+request with the values execution will use (the request's variables, and
+the defaults of those it leaves out), by :meth:`DocumentPreparer.variable_errors`.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass
@@ -32,8 +40,11 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OverlappingFieldsCanBeMergedRule,
+    get_operation_ast,
     specified_rules,
 )
+from graphql.execution.values import get_variable_values
 
 from kingdom.entrypoints.graphql.cost import cost_errors, cost_limit
 from kingdom.entrypoints.graphql.limits import (
@@ -43,6 +54,7 @@ from kingdom.entrypoints.graphql.limits import (
     QueryLimits,
     alias_limit,
     depth_limit,
+    merge_check_limit,
     parse_limited,
 )
 
@@ -108,8 +120,9 @@ class DocumentPreparer:
         self._max_cached_length = max_cached_length
         # Built once: graphql-core instantiates each rule per validation.
         self._cost_rule = cost_limit(schema, limits.max_cost)
+        merging = merge_check_limit(limits.max_merge_checks)
         rules: list[type[ASTValidationRule]] = [
-            *specified_rules,
+            *(merging if rule is OverlappingFieldsCanBeMergedRule else rule for rule in specified_rules),
             depth_limit(limits.max_depth),
             alias_limit(limits.max_aliases),
             NoNulCharacters,
@@ -119,27 +132,51 @@ class DocumentPreparer:
         self._rules: tuple[type[ASTValidationRule], ...] = tuple(rules)
         self._rules_with_cost = (*rules, self._cost_rule)
         self.cache = LruCache[str, PreparedDocument](cache_entries, cache_characters)
+        self.normalized_cache = LruCache[str, PreparedDocument](cache_entries, cache_characters)
 
     def prepare(self, query: str) -> PreparedDocument:
-        """``query`` parsed and validated (from the cache if it was seen lately)."""
+        """``query`` parsed and validated (from the cache if it, or its normalized form, was seen lately)."""
         prepared = self.cache.get(query)
+        if prepared is not None:
+            return prepared
+        if len(query) > self._max_cached_length:
+            return self._prepare(query)
+        key = normalized(query)
+        prepared = self.normalized_cache.get(key)
         if prepared is None:
             prepared = self._prepare(query)
-            if len(query) <= self._max_cached_length:
-                self.cache.put(query, prepared, weight=len(query))
+            self.normalized_cache.put(key, prepared, weight=len(key))
+        self.cache.put(query, prepared, weight=len(query))
         return prepared
 
     def variable_errors(
-        self, prepared: PreparedDocument, variables: Mapping[str, Any] | None
+        self,
+        prepared: PreparedDocument,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None = None,
     ) -> list[GraphQLError]:
-        """The cost check of a document whose cost depends on ``variables``."""
+        """The cost check of a document whose cost depends on its variables.
+
+        Measured with the values the execution will use: ``variables`` as
+        coerced, defaults filled in. Variables that do not coerce are not
+        checked here: the executor refuses them (``BAD_USER_INPUT``) before
+        anything runs.
+        """
         if not prepared.cost_uses_variables or prepared.document is None:
             return []
-        return cost_errors(self._cost_rule, self.schema, prepared.document, dict(variables or {}))
+        operation = get_operation_ast(prepared.document, operation_name)
+        if operation is None:
+            return []  # the executor says which operation is missing
+        values = get_variable_values(
+            self.schema, operation.variable_definitions, dict(variables or {}), max_errors=1
+        )
+        if isinstance(values, list):
+            return []
+        return cost_errors(self._cost_rule, self.schema, operation, prepared.document, values.coerced)
 
     def _prepare(self, query: str) -> PreparedDocument:
         try:
-            document = parse_limited(self._parse, query, self.limits.max_tokens)
+            document = parse_limited(self._parse, query, self.limits)
         except GraphQLError as error:
             return PreparedDocument(None, (error,))
         operations = tuple(
@@ -162,6 +199,34 @@ class DocumentPreparer:
             self.schema, document, rules, hide_suggestions=self._hide_suggestions
         )
         return PreparedDocument(document, tuple(errors), operations, uses_variables)
+
+
+# Comments, and runs of separators (whitespace, commas, byte order marks),
+# outside string literals: the parts of a text that mean nothing to GraphQL.
+# Strings are matched first and kept verbatim, with possessive loops (no
+# backtracking) and block strings before plain ones, as the lexer reads them.
+# A separator run becomes one space, or one newline if it held a line break,
+# so an unterminated string stays unterminated, and no two tokens are joined.
+_STRING_OR_IGNORED: Final = re.compile(
+    r'("""(?:\\"""|[^"]|"(?!""))*+"""|"(?:[^"\\\n\r]|\\.)*+")'
+    r"|(?:[ \t\n\r,\ufeff]|#[^\n\r\ud800-\udfff]*)+"
+)
+
+
+def normalized(query: str) -> str:
+    """``query`` without comments and with each run of separators collapsed.
+
+    Parses exactly as ``query`` does (the same document, or an error), which
+    is what makes it a safe cache key; one pass of a regular expression.
+    """
+    return _STRING_OR_IGNORED.sub(_keep_strings, query).strip(" \n")
+
+
+def _keep_strings(match: re.Match[str]) -> str:
+    string = match.group(1)
+    if string is not None:
+        return string
+    return "\n" if "\n" in match.group(0) or "\r" in match.group(0) else " "
 
 
 K = TypeVar("K", bound=Hashable)

@@ -42,6 +42,7 @@ GRAPHQL_VALIDATION_FAILED: Final = "GRAPHQL_VALIDATION_FAILED"
 
 # Query limits (see limits.py): the document was refused before anything ran,
 # and ``extensions.limit`` says which number it went over.
+QUERY_TOO_LARGE: Final = "QUERY_TOO_LARGE"
 TOO_MANY_TOKENS: Final = "TOO_MANY_TOKENS"
 QUERY_TOO_DEEP: Final = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES: Final = "TOO_MANY_ALIASES"
@@ -49,6 +50,9 @@ QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
 """``extensions.cost`` is the estimate that went over ``extensions.limit``."""
 INTROSPECTION_DISABLED: Final = "INTROSPECTION_DISABLED"
 """``__schema``/``__type`` in production (``__typename`` is always fine)."""
+
+DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
+"""A query ran past the request deadline and was stopped (``extensions.limit``: ms)."""
 
 INTERNAL_MESSAGE: Final = "Internal server error"
 

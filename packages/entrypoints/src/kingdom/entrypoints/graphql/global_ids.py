@@ -42,7 +42,13 @@ def decode(global_id: object) -> tuple[str, str]:
     except (binascii.Error, ValueError):
         raise Invalid("not a valid id") from None
     type_name, colon, id = text.partition(":")
-    if not colon or not id or type_name not in NODE_TYPES or encode(type_name, id) != global_id:
+    if (
+        not colon
+        or not id
+        or "\x00" in id  # PostgreSQL cannot even compare text holding NUL
+        or type_name not in NODE_TYPES
+        or encode(type_name, id) != global_id
+    ):
         raise Invalid("not a valid id")
     return type_name, id
 

@@ -1,16 +1,24 @@
 """How big a query may be, checked before anything executes.
 
 GraphQL lets one small request ask for a great deal of work. Every document
-is measured four ways, and refused (HTTP 400, nothing resolved) when it goes
-over a limit, each with its own ``extensions.code`` and the limit it broke in
+is measured, and refused (HTTP 400, nothing resolved) when it goes over a
+limit, each with its own ``extensions.code`` and the limit it broke in
 ``extensions.limit``:
 
+- ``QUERY_TOO_LARGE``: characters of query text, comments and string
+  literals included, checked before anything reads it;
 - ``TOO_MANY_TOKENS``: lexical tokens (and, separately, comments), counted
   while parsing, so an oversized document is not even built;
 - ``QUERY_TOO_DEEP``: nesting of fields, fragments followed;
 - ``TOO_MANY_ALIASES``: aliases in the document (each alias can run a field
   again, e.g. a login, under a new name);
-- ``QUERY_TOO_COMPLEX``: the cost estimate of :mod:`.cost`.
+- ``QUERY_TOO_COMPLEX``: the cost estimate of :mod:`.cost`, or a selection
+  repeating the same fields so often that checking they can be merged (the
+  one validation rule whose work grows with the square of the fields) would
+  take more than ``max_merge_checks`` steps.
+
+Every check is linear in the document: each walker visits a fragment once,
+however often it is spread.
 
 Production also refuses introspection (``INTROSPECTION_DISABLED``).
 """
@@ -23,6 +31,7 @@ from typing import Any, Final
 
 from graphql import (
     DocumentNode,
+    OverlappingFieldsCanBeMergedRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -34,11 +43,14 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
+from graphql.validation.validate import ValidationAbortedError
 
 from kingdom.entrypoints.graphql.errors import (
     BAD_USER_INPUT,
     INTROSPECTION_DISABLED,
+    QUERY_TOO_COMPLEX,
     QUERY_TOO_DEEP,
+    QUERY_TOO_LARGE,
     TOO_MANY_ALIASES,
     TOO_MANY_TOKENS,
 )
@@ -55,9 +67,22 @@ class QueryLimits:
     max_tokens: int = 2000
     """Lexical tokens; comments are limited to the same number, separately."""
     max_aliases: int = 15
+    max_length: int = 32 * 1024
+    """Characters of query text: a long comment or string literal is work too."""
+    max_merge_checks: int = 10_000
+    """Steps the field-merging check may take (graphql-core's own budget is 500,000,
+    half a second). A query with two dozen fragments spread on one object needs a
+    few thousand; ``{ viewer { id } viewer { id } ... }`` 50 times, about 6,000."""
 
     def __post_init__(self) -> None:
-        for name in ("max_depth", "max_cost", "max_tokens", "max_aliases"):
+        for name in (
+            "max_depth",
+            "max_cost",
+            "max_tokens",
+            "max_aliases",
+            "max_length",
+            "max_merge_checks",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -77,13 +102,21 @@ _TOO_MANY: Final = "Document contains more than"
 _TOO_DEEP: Final = "Document is nested too deeply"
 
 
-def parse_limited(parse: ParseFunction, query: str, max_tokens: int) -> DocumentNode:
-    """Parse ``query``, giving up as soon as it has more than ``max_tokens`` tokens.
+def parse_limited(parse: ParseFunction, query: str, limits: QueryLimits) -> DocumentNode:
+    """Parse ``query`` unless it is too long, giving up once it has too many tokens.
 
     Raises :class:`GraphQLError`: a syntax error as graphql-core reports it
     (``GRAPHQL_PARSE_FAILED``), or a limit error with its own code when the
-    parser stopped because of a limit rather than a mistake.
+    parser stopped (or never started) because of a limit rather than a mistake.
     """
+    if len(query) > limits.max_length:
+        raise limit_error(
+            f"The query is longer than {limits.max_length} characters"
+            " (send values as variables).",
+            QUERY_TOO_LARGE,
+            limits.max_length,
+        )
+    max_tokens = limits.max_tokens
     try:
         return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
     except GraphQLSyntaxError as error:
@@ -217,6 +250,39 @@ def alias_limit(max_aliases: int) -> type[ValidationRule]:
     that is what a client wrote, and what an alias-batching attack needs.
     """
     return type("AliasLimit", (_AliasLimit,), {"max_aliases": max_aliases})
+
+
+class _BudgetedMerging(OverlappingFieldsCanBeMergedRule):
+    max_checks: int = 0
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.rule_context.remaining_complexity_budget = self.max_checks
+
+    def enter_selection_set(self, *args: Any) -> None:
+        try:
+            super().enter_selection_set(*args)
+        except ValidationAbortedError:
+            if self.rule_context.remaining_complexity_budget >= 0:
+                raise  # too many errors, not too much work: graphql-core's own abort
+            # Still an abort (validate() stops and keeps it), now with a code and a limit.
+            raise ValidationAbortedError(
+                "The query repeats the same fields too often to check that they can be"
+                " merged: select each field once per object.",
+                extensions={"code": QUERY_TOO_COMPLEX, "limit": self.max_checks},
+            ) from None
+
+
+def merge_check_limit(max_checks: int) -> type[ValidationRule]:
+    """graphql-core's ``OverlappingFieldsCanBeMergedRule`` with a budget of ``max_checks``.
+
+    The rule compares every pair of fields that land on the same response
+    key, so its work grows with the square of repeated fields:
+    ``{ viewer { id } }`` 490 times, 7 KB, costs seconds. graphql-core
+    meters that work and aborts past a budget; this sets the budget and
+    gives the abort a code. Use it in place of the rule in ``specified_rules``.
+    """
+    return type("MergeCheckLimit", (_BudgetedMerging,), {"max_checks": max_checks})
 
 
 INTROSPECTION_FIELDS: Final[Mapping[str, str]] = {"__schema": "schema", "__type": "type"}

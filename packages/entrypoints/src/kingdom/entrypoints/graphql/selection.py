@@ -33,6 +33,9 @@ def selects(info: GraphQLResolveInfo[Any], names: Collection[str], *path: str) -
 
     ``selects(info, {"totalCount"})`` asks about the field's own selection;
     ``selects(info, USER_ROLE_FIELDS, "edges", "node")`` about its nodes'.
+    Each step visits a fragment once however often it is spread, so the
+    work is linear in the document: a fragment spreading another twice,
+    twenty levels deep, would otherwise be expanded a million times.
     """
     fields: Iterable[FieldNode] = info.field_nodes
     for step in path:
@@ -56,21 +59,33 @@ def as_selected(info: GraphQLResolveInfo[Any], request: PageRequest) -> PageRequ
 def _children(
     fields: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]
 ) -> Iterator[FieldNode]:
+    """The fields selected directly below ``fields``, fragments expanded once each."""
+    seen: set[str] = set()
     for field in fields:
         if field.selection_set is not None:
-            yield from _fields(field.selection_set, fragments)
+            yield from _fields(field.selection_set, fragments, seen)
 
 
 def _fields(
-    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    seen: set[str],
 ) -> Iterator[FieldNode]:
-    """The fields of one selection set, fragments expanded (validation forbids cycles)."""
+    """The fields of one selection set, expanding each fragment not in ``seen`` (then adding it).
+
+    A fragment already expanded adds nothing new: the answer is a union.
+    ``seen`` also stops a fragment cycle, which validation refuses anyway.
+    """
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             yield selection
         elif isinstance(selection, InlineFragmentNode):
-            yield from _fields(selection.selection_set, fragments)
+            yield from _fields(selection.selection_set, fragments, seen)
         elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
+            name = selection.name.value
+            if name in seen:
+                continue
+            seen.add(name)
+            fragment = fragments.get(name)
             if fragment is not None:
-                yield from _fields(fragment.selection_set, fragments)
+                yield from _fields(fragment.selection_set, fragments, seen)
