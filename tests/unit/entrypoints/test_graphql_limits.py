@@ -236,26 +236,42 @@ def relay_like(fragments: int) -> str:
     return f"query {{ viewer {{ id {spreads} }} }} {definitions}"
 
 
-def test_repeating_a_field_hundreds_of_times_is_refused_with_a_code() -> None:
+def test_a_wide_selection_set_is_refused_before_validation() -> None:
     """Finding 2: 490 ``viewer { id }`` took seconds of validation, then 'Validation aborted.'"""
+    calls = Recording()
+    preparer = calls.preparer()
     wide = "{ " + "viewer { id } " * 490 + "}"
     typenames = "{ " + "__typename " * 1990 + "}"
-    assert codes(wide) == ["QUERY_TOO_COMPLEX"]
-    assert codes(typenames) == ["QUERY_TOO_COMPLEX"]
-    (error,) = DocumentPreparer(SCHEMA, DEFAULTS).prepare(wide).errors
+    spreads = "{ viewer { " + "...F " * 101 + "} } fragment F on User { id }"
+
+    for query in (wide, typenames, spreads):
+        (error,) = preparer.prepare(query).errors
+        assert error.extensions == {"code": "TOO_MANY_SELECTIONS", "limit": 100}
+    assert calls.validated == 0
+    assert codes("{ " + "__typename " * 100 + "}") == []
+    assert codes("{ viewer { id email } }", limits=QueryLimits(max_selections=1)) == [
+        "TOO_MANY_SELECTIONS"
+    ]
+
+
+def test_fields_repeated_across_selection_sets_exhaust_the_merge_budget() -> None:
+    """Each set is small, but 40 ``viewer`` of 40 ``id`` are 1600 ids to compare pairwise."""
+    nested = "{ " + ("viewer { " + "id " * 40 + "} ") * 40 + "}"
+    (error,) = DocumentPreparer(SCHEMA, DEFAULTS).prepare(nested).errors
     assert error.extensions == {"code": "QUERY_TOO_COMPLEX", "limit": 10_000}
     assert "repeats the same fields" in error.message
 
 
 def test_ordinary_repetition_stays_far_within_the_merge_budget() -> None:
     assert codes("{ " + "viewer { id } " * 40 + "}") == []
+    assert codes("{ " + "viewer { id } " * 99 + "}") == ["QUERY_TOO_COMPLEX"]
     assert codes(relay_like(20)) == []
     assert codes(graphql.get_introspection_query(descriptions=True)) == []
     assert codes(relay_like(20), limits=QueryLimits(max_merge_checks=100)) == ["QUERY_TOO_COMPLEX"]
 
 
 def test_too_many_real_conflicts_still_abort_as_graphql_core_reports_them() -> None:
-    conflicts = "{ viewer { " + " ".join(f"x: {f}" for f in ["id", "email"] * 60) + " } }"
+    conflicts = "{ viewer { " + " ".join(f"x: {f}" for f in ["id", "email"] * 50) + " } }"
     preparer = DocumentPreparer(SCHEMA, QueryLimits(max_aliases=1000, max_merge_checks=10**6))
     errors = preparer.prepare(conflicts).errors
     assert errors[-1].message.startswith("Too many validation errors")
@@ -406,7 +422,7 @@ def test_comments_and_separators_do_not_defeat_the_cache() -> None:
     """A varied comment costs a regular-expression pass, not a validation."""
     calls = Recording()
     preparer = calls.preparer()
-    base = "{ " + "viewer { id } " * 490 + "}"
+    base = "{ " + ("viewer { " + "id " * 40 + "} ") * 40 + "}"
 
     variants = [base, base + " # 1", base + "\n# 2", "  " + base.replace(" ", ",  "), base + " #3"]
     refusals = {preparer.prepare(variant).errors[0].message for variant in variants}
@@ -425,7 +441,7 @@ def test_the_normalized_text_keeps_strings_and_line_breaks() -> None:
 
 
 GRAPHQL_TEXT = st.lists(
-    st.sampled_from(list('{}()"\\#, \t\n\rab:$.\x01\ufeff\u00a0') + ['"""', "...", "\\u0041"]),
+    st.sampled_from([*'{}()"\\#, \t\n\rab:$.\x01\ufeff\u00a0', '"""', "...", "\\u0041"]),
     max_size=30,
 ).map("".join)
 

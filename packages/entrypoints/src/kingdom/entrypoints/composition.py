@@ -148,6 +148,7 @@ def query_limits(settings: Settings) -> QueryLimits:
         max_tokens=settings.max_query_tokens,
         max_aliases=settings.max_query_aliases,
         max_length=settings.max_query_length,
+        max_selections=settings.max_query_selections,
         max_merge_checks=settings.max_query_merge_checks,
     )
 

@@ -76,6 +76,8 @@ class Settings:
     """Aliased fields in a GraphQL document."""
     max_query_length: int = 32 * 1024
     """Characters of a GraphQL document, comments and string literals included."""
+    max_query_selections: int = 100
+    """Fields and fragments in one selection set of a GraphQL document."""
     max_query_merge_checks: int = 10_000
     """Work the check that repeated fields can be merged may do (it is quadratic in them)."""
     query_deadline_ms: int = 5_000
@@ -252,6 +254,7 @@ _BOUNDED_INTEGERS: dict[str, tuple[str, int, int, str]] = {
     "max_query_tokens": ("MAX_QUERY_TOKENS", 10, 1_000_000, ""),
     "max_query_aliases": ("MAX_QUERY_ALIASES", 0, 10_000, ""),
     "max_query_length": ("MAX_QUERY_LENGTH", 100, 1024 * 1024, ""),
+    "max_query_selections": ("MAX_QUERY_SELECTIONS", 1, 100_000, ""),
     "max_query_merge_checks": ("MAX_QUERY_MERGE_CHECKS", 100, 10_000_000, ""),
     "query_deadline_ms": ("QUERY_DEADLINE_MS", 10, 600_000, ""),
     "refresh_idle_seconds": ("REFRESH_IDLE_SECONDS", 60, _YEAR_SECONDS, ""),

@@ -56,6 +56,7 @@ from kingdom.entrypoints.graphql.limits import (
     depth_limit,
     merge_check_limit,
     parse_limited,
+    selection_errors,
 )
 
 ValidateFunction = Callable[..., list[GraphQLError]]
@@ -122,7 +123,10 @@ class DocumentPreparer:
         self._cost_rule = cost_limit(schema, limits.max_cost)
         merging = merge_check_limit(limits.max_merge_checks)
         rules: list[type[ASTValidationRule]] = [
-            *(merging if rule is OverlappingFieldsCanBeMergedRule else rule for rule in specified_rules),
+            *(
+                merging if rule is OverlappingFieldsCanBeMergedRule else rule
+                for rule in specified_rules
+            ),
             depth_limit(limits.max_depth),
             alias_limit(limits.max_aliases),
             NoNulCharacters,
@@ -168,11 +172,13 @@ class DocumentPreparer:
         if operation is None:
             return []  # the executor says which operation is missing
         values = get_variable_values(
-            self.schema, operation.variable_definitions, dict(variables or {}), max_errors=1
+            self.schema, operation.variable_definitions or (), dict(variables or {}), max_errors=1
         )
         if isinstance(values, list):
             return []
-        return cost_errors(self._cost_rule, self.schema, operation, prepared.document, values.coerced)
+        return cost_errors(
+            self._cost_rule, self.schema, operation, prepared.document, values.coerced
+        )
 
     def _prepare(self, query: str) -> PreparedDocument:
         try:
@@ -192,6 +198,9 @@ class DocumentPreparer:
             for definition in document.definitions
             if isinstance(definition, OperationDefinitionNode)
         )
+        too_wide = selection_errors(document, self.limits.max_selections)
+        if too_wide:
+            return PreparedDocument(None, tuple(too_wide), operations)
         rules: Collection[type[ASTValidationRule]] = (
             self._rules if uses_variables else self._rules_with_cost
         )

@@ -9,6 +9,9 @@ limit, each with its own ``extensions.code`` and the limit it broke in
   literals included, checked before anything reads it;
 - ``TOO_MANY_TOKENS``: lexical tokens (and, separately, comments), counted
   while parsing, so an oversized document is not even built;
+- ``TOO_MANY_SELECTIONS``: fields and fragments in one selection set,
+  counted in one pass before validation, so the validation rules (one of
+  them quadratic in a selection set) only ever see modest ones;
 - ``QUERY_TOO_DEEP``: nesting of fields, fragments followed;
 - ``TOO_MANY_ALIASES``: aliases in the document (each alias can run a field
   again, e.g. a login, under a new name);
@@ -31,13 +34,14 @@ from typing import Any, Final
 
 from graphql import (
     DocumentNode,
-    OverlappingFieldsCanBeMergedRule,
+    ExecutableDefinitionNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLSyntaxError,
     InlineFragmentNode,
+    OverlappingFieldsCanBeMergedRule,
     SelectionSetNode,
     StringValueNode,
     ValidationContext,
@@ -52,6 +56,7 @@ from kingdom.entrypoints.graphql.errors import (
     QUERY_TOO_DEEP,
     QUERY_TOO_LARGE,
     TOO_MANY_ALIASES,
+    TOO_MANY_SELECTIONS,
     TOO_MANY_TOKENS,
 )
 
@@ -69,6 +74,8 @@ class QueryLimits:
     max_aliases: int = 15
     max_length: int = 32 * 1024
     """Characters of query text: a long comment or string literal is work too."""
+    max_selections: int = 100
+    """Fields and fragments in one selection set (a large object type has a few dozen)."""
     max_merge_checks: int = 10_000
     """Steps the field-merging check may take (graphql-core's own budget is 500,000,
     half a second). A query with two dozen fragments spread on one object needs a
@@ -81,6 +88,7 @@ class QueryLimits:
             "max_tokens",
             "max_aliases",
             "max_length",
+            "max_selections",
             "max_merge_checks",
         ):
             value = getattr(self, name)
@@ -147,6 +155,36 @@ def _located(error: GraphQLError, where: GraphQLSyntaxError) -> GraphQLError:
         positions=where.positions,
         extensions=error.extensions,
     )
+
+
+def selection_errors(document: DocumentNode, max_selections: int) -> list[GraphQLError]:
+    """The selection sets of ``document`` with more than ``max_selections`` selections.
+
+    One pass over the syntax tree, each selection set once (fragments are
+    not followed: each definition is walked where it stands), before the
+    validation rules run. At most one error: the first set found.
+    """
+    pending: list[SelectionSetNode] = [
+        definition.selection_set
+        for definition in document.definitions
+        if isinstance(definition, ExecutableDefinitionNode)
+    ]
+    while pending:
+        selection_set = pending.pop()
+        if len(selection_set.selections) > max_selections:
+            return [
+                GraphQLError(
+                    f"A selection set holds {len(selection_set.selections)} fields and"
+                    f" fragments; at most {max_selections} are allowed.",
+                    selection_set,
+                    extensions={"code": TOO_MANY_SELECTIONS, "limit": max_selections},
+                )
+            ]
+        for selection in selection_set.selections:
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                pending.append(inner)
+    return []
 
 
 # Validation rules. graphql-core instantiates each rule class per validation,

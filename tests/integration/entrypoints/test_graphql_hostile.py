@@ -1,0 +1,169 @@
+"""Documents and requests built to hurt, through the whole HTTP app, on SQLite and Postgres.
+
+Each test is the regression test of one finding of an attacker's report
+(issue 10): before the fix it hung, failed with INTERNAL_SERVER_ERROR or
+answered the wrong thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+
+from integration.entrypoints.support import Api, counting_statements, running_api
+from kingdom.domain.access import Actor, Permission, Policy, ReadScope
+from kingdom.services.fakes import superuser
+from kingdom.services.ports import AccountQueries, AccountView, Page, PageRequest
+
+
+def fragment_chain(levels: int) -> str:
+    """``F(i)`` spreads ``F(i-1)`` twice: 2**levels copies of ``id email`` if expanded."""
+    fragments = ["fragment F0 on User { id email }"] + [
+        f"fragment F{i} on User {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)
+    ]
+    return f"{{ viewer {{ ...F{levels} }} }} " + " ".join(fragments)
+
+
+async def test_a_doubling_fragment_chain_below_a_resolved_field_answers(api: Api) -> None:
+    """Finding 1: the look-ahead under ``viewer`` expanded 2**40 spreads and never returned."""
+    user_id = await api.register("chain@example.com")
+    token = api.token_for(Actor(user_id, superuser().context))
+
+    result = await asyncio.wait_for(api.execute(fragment_chain(40), token=token), timeout=30)
+
+    assert result.status == 200, result.body
+    assert result.data["viewer"]["email"] == "chain@example.com"
+
+
+async def test_repeated_fields_are_refused_before_any_statement(api: Api) -> None:
+    """Finding 2: 490 ``viewer { id }`` took seconds of validation, and ended "Validation aborted."."""
+    wide = "{ " + "viewer { id } " * 490 + "}"
+    typenames = "{ " + "__typename " * 1990 + "}"
+    nested = "{ " + ("viewer { " + "id " * 40 + "} ") * 40 + "}"  # small sets, 1600 ids
+
+    async with counting_statements(api) as statements:
+        refused = {
+            query: await api.execute(query)
+            for query in (wide, typenames, wide + " # again", nested, nested + " # again")
+        }
+
+    for query, result in refused.items():
+        code = "QUERY_TOO_COMPLEX" if query.startswith(nested) else "TOO_MANY_SELECTIONS"
+        assert (result.status, result.codes) == (400, [code])
+    assert statements == []
+
+
+async def test_variable_defaults_count_towards_the_cost(api: Api) -> None:
+    """Finding 3: ``$n: Int = 100`` with no variables ran at 6x the cost limit."""
+    token = api.token_with(Policy.of("accounts", Permission.READ))
+    query = (
+        "query($n: Int = 100) { a: accounts(first: $n) { edges { node {"
+        " transfers(first: $n) { edges { node { id } } } } } } }"
+    )
+
+    async with counting_statements(api) as statements:
+        defaulted = await api.execute(query, token=token)
+        sent = await api.execute(query, {"n": 100}, token=token)
+    small = await api.execute(query, {"n": 2}, token=token)
+
+    assert (defaulted.status, defaulted.codes) == (400, ["QUERY_TOO_COMPLEX"])
+    assert defaulted.errors[0]["extensions"]["cost"] == 30300
+    assert sent.codes == ["QUERY_TOO_COMPLEX"]
+    assert statements == []
+    assert (small.status, small.errors) == (200, [])
+
+
+def raw_global_id(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+async def test_a_nul_inside_a_global_id_is_bad_input_everywhere(api: Api) -> None:
+    """Finding 6: on PostgreSQL a NUL inside a decoded id reached SQL: a 500 and a traceback."""
+    token = api.token_for(superuser())
+    account = raw_global_id("Account:a\x00b")
+    user = raw_global_id("User:\x00")
+    role = raw_global_id("Role:\x00")
+    reads = {
+        "node": ("query($id: ID!) { node(id: $id) { id } }", {"id": account}),
+        "nodes": ("query($id: ID!) { nodes(ids: [$id]) { id } }", {"id": account}),
+        "account": ("query($id: ID!) { account(id: $id) { id } }", {"id": account}),
+        "user": ("query($id: ID!) { user(id: $id) { id } }", {"id": user}),
+        "role": ("query($id: ID!) { role(id: $id) { id } }", {"id": role}),
+        "deposit": (
+            "mutation($id: ID!) { deposit(input: {accountId: $id, amount: 1}) { accountId } }",
+            {"id": account},
+        ),
+        "disable": (
+            "mutation($id: ID!) { disableUser(input: {userId: $id}) { userId } }",
+            {"id": user},
+        ),
+    }
+
+    for name, (query, variables) in reads.items():
+        result = await api.execute(query, variables, token=token)
+        assert result.codes == ["BAD_USER_INPUT"], (name, result.body)
+        assert result.errors[0]["message"] == "not a valid id", name
+
+
+async def test_two_authorization_headers_are_a_bad_request(api: Api) -> None:
+    """Finding 7: the second header won; which one counts must never be a guess."""
+    token = api.token_for(superuser())
+    response = await api.client.post(
+        "/graphql",
+        json={"query": "{ viewer { id } }"},
+        headers=[("Authorization", "Bearer nonsense"), ("Authorization", f"Bearer {token}")],
+    )
+    one = await api.execute("{ __typename }", token=token)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "one Authorization header" in response.json()["errors"][0]["message"]
+    assert one.status == 200
+
+
+async def test_a_huge_comment_or_literal_is_refused_unread(api: Api) -> None:
+    """Finding 10: 900 KB in one comment or string cost 100-170 ms to parse."""
+    comment = "{ __typename } #" + "x" * 900_000
+    literal = '{ role(id: "' + "x" * 900_000 + '") { id } }'
+
+    for query in (comment, literal):
+        result = await api.execute(query)
+        assert (result.status, result.codes) == (400, ["QUERY_TOO_LARGE"])
+        assert result.errors[0]["extensions"]["limit"] == 32 * 1024
+
+
+class _StuckAccounts(AccountQueries):
+    """A query port whose reads never finish, noting whether they were cancelled."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+
+    async def list(self, scope: ReadScope, page: PageRequest) -> Page[AccountView]:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> dict[str, AccountView]:
+        return {}
+
+
+async def test_a_query_past_its_deadline_is_stopped_and_answered(database_url: str) -> None:
+    """The general bound: whatever a query does, it is answered and its work cancelled."""
+    stuck = _StuckAccounts()
+    async with running_api(database_url, account_queries=stuck, deadline=0.2) as api:
+        token = api.token_with(Policy.of("accounts", Permission.READ))
+        result = await asyncio.wait_for(
+            api.execute("{ accounts(first: 5) { totalCount } }", token=token), timeout=30
+        )
+        after = await api.execute("{ viewer { id } }", token=token)
+
+        assert stuck.cancelled.is_set()
+    assert result.status == 504
+    assert result.codes == ["DEADLINE_EXCEEDED"]
+    assert result.errors[0]["extensions"]["limit"] == 200
+    assert "requestId" in result.errors[0]["extensions"]
+    assert after.status == 200  # the server carries on
