@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from integration.entrypoints.support import Api, counting_statements, running_api
+from sqlalchemy import text
+
+from integration.databases import fresh_postgres
+from integration.entrypoints.support import CODEC, Api, counting_statements, running_api
+from kingdom.adapters.ledger.queries import SqlAccountQueries
+from kingdom.adapters.sql.engine import Database
 from kingdom.domain.access import Actor, Permission, Policy, ReadScope
 from kingdom.services.fakes import superuser
 from kingdom.services.ports import AccountQueries, AccountView, Page, PageRequest
@@ -167,3 +172,55 @@ async def test_a_query_past_its_deadline_is_stopped_and_answered(database_url: s
     assert result.errors[0]["extensions"]["limit"] == 200
     assert "requestId" in result.errors[0]["extensions"]
     assert after.status == 200  # the server carries on
+
+
+class _SlowStatementAccounts(AccountQueries):
+    """Real account reads, each behind a ten-second statement while ``slow`` is set."""
+
+    def __init__(self) -> None:
+        self.slow = True
+        self._database: Database | None = None
+        self._queries: SqlAccountQueries | None = None
+
+    def attach(self, database: Database) -> None:
+        self._database = database
+        self._queries = SqlAccountQueries(database, CODEC)
+
+    async def list(self, scope: ReadScope, page: PageRequest) -> Page[AccountView]:
+        assert self._database is not None
+        assert self._queries is not None
+        if self.slow:
+            async with self._database.reader.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(10)"))
+        return await self._queries.list(scope, page)
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> Mapping[str, AccountView]:
+        assert self._queries is not None
+        return await self._queries.by_ids(scope, ids)
+
+
+async def test_a_statement_past_the_deadline_is_cancelled_in_postgres(postgres_url: str) -> None:
+    """Cancelling the query cancels its statement, and the pool's connections stay usable."""
+    accounts = _SlowStatementAccounts()
+    async with (
+        fresh_postgres(postgres_url) as url,
+        running_api(url, account_queries=accounts, deadline=0.3) as api,
+    ):
+        accounts.attach(api.database)
+        token = api.token_with(Policy.of("accounts", Permission.READ))
+        query = "{ accounts(first: 5) { totalCount } }"
+
+        stopped = await asyncio.gather(*(api.execute(query, token=token) for _ in range(5)))
+        async with api.database.reader.connect() as connection:
+            sleeping = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%'"
+                )
+            )
+        accounts.slow = False
+        after = await asyncio.gather(*(api.execute(query, token=token) for _ in range(20)))
+
+    assert [result.codes for result in stopped] == [["DEADLINE_EXCEEDED"]] * 5
+    assert sleeping == 0
+    assert {(result.status, str(result.errors)) for result in after} == {(200, "[]")}
