@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from integration.databases import fresh_postgres, sqlite_url
+from kingdom.adapters.identity.tables import reset_tokens
 from kingdom.adapters.migrations import runner
 from kingdom.adapters.migrations.models import target_metadata
 from kingdom.adapters.migrations.runner import DatabaseNotAtHead, InvalidRevision
@@ -131,6 +133,36 @@ async def test_the_migrations_build_exactly_the_models_schema(
     finally:
         await migrated.dispose()
         await modelled.dispose()
+
+
+async def test_0003_gives_codes_outstanding_at_the_upgrade_an_issue_time(database_url: str) -> None:
+    expires = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    await runner.upgrade(database_url, "0002")
+    database = create_database(database_url)
+    try:
+        async with database.writer.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, email, display_name, status, password_hash,"
+                    " policies, token_version, version)"
+                    " VALUES ('u-1', 'ann@example.org', 'Ann', 'active', 'h', '[]', 0, 1)"
+                )
+            )
+            await connection.execute(
+                insert(reset_tokens).values(
+                    id="t-1", user_id="u-1", token_hash="ab" * 32, expires_at=expires
+                )
+            )
+        await database.dispose()  # SQLite: the migration needs the file to itself
+
+        await runner.upgrade(database_url)
+
+        async with database.engine.connect() as connection:
+            row = (await connection.execute(select(reset_tokens))).mappings().one()
+        assert row["issued_at"] == expires - timedelta(minutes=30)
+        assert row["expires_at"] == expires
+    finally:
+        await database.dispose()
 
 
 async def test_check_needs_a_database_at_head(database_url: str) -> None:

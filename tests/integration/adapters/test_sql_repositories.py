@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from integration.adapters.support import schema_database
-from kingdom.adapters.identity.tables import refresh_sessions, user_roles
+from kingdom.adapters.identity.tables import refresh_sessions, reset_tokens, user_roles
 from kingdom.adapters.ledger.tables import transfers
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.access import Permission, Policy
@@ -145,12 +145,12 @@ async def test_reset_tokens_round_trip_and_redemption_is_written(database_url: s
     async with schema_database(database_url) as database:
         async with SqlUnitOfWork(database) as uow:
             await uow.users.add(a_user())
-            await uow.reset_tokens.add(ResetToken("tok-1", "u-1", "ab" * 32, expires))
+            await uow.reset_tokens.add(ResetToken("tok-1", "u-1", "ab" * 32, expires, NOW))
             await uow.commit()
 
         async with SqlUnitOfWork(database) as uow:
             token = await uow.reset_tokens.find_by_hash("ab" * 32)
-            assert token == ResetToken("tok-1", "u-1", "ab" * 32, expires, None)
+            assert token == ResetToken("tok-1", "u-1", "ab" * 32, expires, NOW, None)
             assert token is not None
             token.redeem(NOW + timedelta(minutes=1))
             await uow.commit()
@@ -160,6 +160,105 @@ async def test_reset_tokens_round_trip_and_redemption_is_written(database_url: s
         assert again is not None
         assert again.used_at == NOW + timedelta(minutes=1)
         assert again.expires_at.tzinfo == UTC
+
+
+async def test_holders_of_a_role_are_loaded_with_their_roles_as_tracked_users(
+    database_url: str,
+) -> None:
+    async with schema_database(database_url) as database:
+        async with SqlUnitOfWork(database) as uow:
+            staff = Role.create(code="staff", name="Staff", policies=(), meta=meta())
+            ops = Role.create(code="ops", name="Ops", policies=(), meta=meta())
+            ann, bob, cid = (a_user(f"u-{n}", f"{n}@example.org") for n in (1, 2, 3))
+            for user, roles in ((ann, (staff, ops)), (bob, ()), (cid, (staff,))):
+                for role in roles:
+                    user.assign_role(role, meta())
+            for aggregate in (staff, ops):
+                await uow.roles.add(aggregate)
+            for user in (ann, bob, cid):
+                await uow.users.add(user)
+            await uow.commit()
+
+        async with SqlUnitOfWork(database) as uow:
+            cid = await uow.users.get("u-3")
+            cid.revoke_role("staff", meta())  # not a holder any more, though stored as one
+            bob = await uow.users.get("u-2")
+            bob.assign_role(Role(code="staff", name="Staff"), meta())
+
+            holders = await uow.users.holders_of_role("staff")
+
+            assert [holder.id for holder in holders] == ["u-1", "u-2"]
+            assert holders[0].role_codes == {"staff", "ops"}
+            assert holders[1] is bob
+            assert await uow.users.get("u-1") is holders[0]
+            assert await uow.users.holders_of_role("ghost") == []
+            holders[0].role_policies_detached("staff")
+            await uow.commit()
+
+        async with SqlUnitOfWork(database) as uow:
+            stored = {id: await uow.users.get(id) for id in ("u-1", "u-2", "u-3")}
+        assert {id: user.token_version for id, user in stored.items()} == {
+            "u-1": 1,
+            "u-2": 0,
+            "u-3": 1,  # revoking a role voids tokens too
+        }
+        assert {id: user.role_codes for id, user in stored.items()} == {
+            "u-1": {"staff", "ops"},
+            "u-2": {"staff"},
+            "u-3": set(),
+        }
+
+
+def reset_token(
+    id: str, issued_at: datetime, user_id: str = "u-1", used_at: datetime | None = None
+) -> ResetToken:
+    return ResetToken(
+        id, user_id, f"{id:0>64}", issued_at + timedelta(minutes=30), issued_at, used_at
+    )
+
+
+async def test_the_latest_reset_token_and_voiding_the_usable_ones(database_url: str) -> None:
+    now = NOW + timedelta(minutes=40)
+    async with schema_database(database_url) as database:
+        async with SqlUnitOfWork(database) as uow:
+            await uow.users.add(a_user())
+            await uow.users.add(a_user("u-2", "bob@example.org"))
+            for token in (
+                reset_token("usable", NOW + timedelta(minutes=20)),
+                reset_token(
+                    "used", NOW + timedelta(minutes=25), used_at=NOW + timedelta(minutes=26)
+                ),
+                reset_token("expired", NOW),
+                reset_token("others", NOW + timedelta(minutes=30), user_id="u-2"),
+            ):
+                await uow.reset_tokens.add(token)
+            await uow.commit()
+
+        async with SqlUnitOfWork(database) as uow:
+            latest = await uow.reset_tokens.latest_for_user("u-1")
+            assert latest is not None
+            assert latest.id == "used"
+            assert latest.issued_at == NOW + timedelta(minutes=25)
+            assert await uow.reset_tokens.latest_for_user("u-9") is None
+            found = await uow.reset_tokens.find_by_hash(f"{'usable':0>64}")
+            voided = await uow.reset_tokens.void_all_for_user("u-1", now)
+            assert voided == [found]
+            assert voided[0] is found
+            fresh = reset_token("fresh", now)
+            await uow.reset_tokens.add(fresh)
+            assert await uow.reset_tokens.latest_for_user("u-1") is fresh
+            await uow.commit()
+
+        async with database.engine.connect() as connection:
+            rows = (await connection.execute(select(reset_tokens))).mappings().all()
+        used_at = {row["id"]: row["used_at"] for row in rows}
+        assert used_at == {
+            "usable": now,
+            "used": NOW + timedelta(minutes=26),
+            "expired": None,
+            "others": None,
+            "fresh": None,
+        }
 
 
 async def test_refresh_session_rows_round_trip(database_url: str) -> None:

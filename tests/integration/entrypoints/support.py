@@ -15,6 +15,7 @@ from integration.adapters.paging import recording_statements
 from integration.adapters.support import schema_database
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
+from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
 from kingdom.adapters.ledger.tables import accounts
 from kingdom.adapters.sql.cursors import CursorCodec
@@ -22,10 +23,11 @@ from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.access import Actor, Policy, compile_policies
-from kingdom.domain.identity import RegisterUser
+from kingdom.domain.identity import RegisterUser, UserStatus
 from kingdom.domain.ledger import Deposit, OpenAccount
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
+from kingdom.entrypoints.graphql.app import DEFAULT_DEADLINE
 from kingdom.entrypoints.graphql.global_ids import encode
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.http.app import create_app
@@ -88,12 +90,21 @@ class Api:
     actors: dict[str, Actor] = field(default_factory=dict)
 
     async def authenticate(self, token: str) -> Actor:
-        """Test tokens made by :meth:`token_for`, or tokens the fake issuer gave at login."""
+        """Test tokens made by :meth:`token_for`, or tokens the fake issuer gave at login.
+
+        An issued token is checked against its user's stored token version
+        and status, as the composition root's ``authenticate`` does.
+        """
         if token in self.actors:
             return self.actors[token]
         claims = self.tokens.claims(token)
         if claims is None:
             raise Unauthenticated("invalid or expired token")
+        state = await SqlTokenStates(self.database).current(claims.user_id)
+        if state is None or state.status is not UserStatus.ACTIVE:
+            raise Unauthenticated("invalid access token: the account is not active")
+        if state.token_version != claims.token_version:
+            raise Unauthenticated("invalid access token: it was revoked")
         return Actor(claims.user_id, claims.context)
 
     def token_for(self, actor: Actor) -> str:
@@ -170,6 +181,12 @@ def gid(type_name: str, id: str) -> str:
     return encode(type_name, id)
 
 
+async def failures(api: Api, key: str) -> int:
+    """The throttle's stored count for ``key`` (failed logins, or registrations)."""
+    counters = await SqlLoginThrottle(api.database, ThrottlePolicy()).load([key])
+    return counters[0].failures if counters else 0
+
+
 @asynccontextmanager
 async def running_api(
     database_url: str,
@@ -180,11 +197,12 @@ async def running_api(
     session_policy: SessionPolicy | None = None,
     production: bool = False,
     limits: QueryLimits | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> AsyncIterator[Api]:
     """The whole HTTP app (health and /graphql) on a fresh database at ``database_url``.
 
-    ``production`` and ``limits`` are the GraphQL app's (introspection,
-    suggestions, explorer; query limits).
+    ``production``, ``limits`` and ``deadline`` are the GraphQL app's
+    (introspection, suggestions, explorer; query limits; seconds a query may run).
     """
     async with schema_database(database_url) as database:
         clock, ids = FakeClock(), SequentialIds()
@@ -216,7 +234,9 @@ async def running_api(
             authenticate=lambda token: api.authenticate(token),
         )
         app: ASGIApp = create_app(
-            create_graphql_app(services, debug=debug, production=production, limits=limits)
+            create_graphql_app(
+                services, debug=debug, production=production, limits=limits, deadline=deadline
+            )
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://kingdom.test") as client:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from integration.entrypoints.support import PASSWORD, Api
-from kingdom.adapters.identity.throttle import SqlLoginThrottle
-from kingdom.services.ports import ThrottlePolicy, account_key, address_key
+from integration.entrypoints.support import PASSWORD, Api, failures
+from kingdom.services.ports import account_key, address_key
 
 CLIENT = "127.0.0.1"
 """httpx's in-process transport reports this client address."""
@@ -20,11 +19,6 @@ def aliased_logins(count: int) -> str:
         for n in range(count)
     )
     return f"mutation($email: String!, $password: String!) {{ {fields} }}"
-
-
-async def failures(api: Api, key: str) -> int:
-    counters = await SqlLoginThrottle(api.database, ThrottlePolicy()).load([key])
-    return counters[0].failures if counters else 0
 
 
 async def login(api: Api, email: str, password: str, count: int = 1) -> Any:

@@ -10,7 +10,9 @@ EXPIRES = ISSUED + timedelta(hours=1)
 
 
 def token() -> ResetToken:
-    return ResetToken(id="rt-1", user_id="u-1", token_hash="h", expires_at=EXPIRES)
+    return ResetToken(
+        id="rt-1", user_id="u-1", token_hash="h", expires_at=EXPIRES, issued_at=ISSUED
+    )
 
 
 def test_a_fresh_token_is_unused_and_usable_until_it_expires() -> None:

@@ -364,6 +364,43 @@ def test_effective_policies_are_exactly_the_union(
     assert user.effective_policies(roles) == own | held
 
 
+# -- taking grants away voids tokens ------------------------------------------
+
+
+def test_granting_keeps_tokens_and_taking_away_voids_them() -> None:
+    user = registered()
+    user.assign_role(role("ops"), meta(1))
+    user.attach_policies([READ_USERS], meta(2))
+    assert user.token_version == 0  # a token carrying less than the user has is harmless
+
+    user.detach_policies([READ_USERS], meta(3))
+    assert user.token_version == 1
+    user.revoke_role("ops", meta(4))
+    assert user.token_version == 2
+
+
+def test_a_held_role_losing_policies_voids_the_users_tokens_and_records_nothing() -> None:
+    user = registered()
+    user.assign_role(role("ops"), meta(1))
+    user.pull_events()
+
+    user.role_policies_detached("ops")
+
+    assert user.token_version == 1
+    assert user.role_codes == {"ops"}
+    assert user.pull_events() == []  # the role records what it lost
+
+
+def test_a_role_the_user_does_not_hold_losing_policies_changes_nothing() -> None:
+    user = registered()
+    user.assign_role(role("ops"), meta(1))
+    before = snapshot(user)
+
+    user.role_policies_detached("auditor")
+
+    assert snapshot(user) == before
+
+
 # -- disable ------------------------------------------------------------------
 
 

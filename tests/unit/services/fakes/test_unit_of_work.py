@@ -29,7 +29,13 @@ def seeded() -> InMemoryStore:
         user(),
         Role(code="staff", name="Staff"),
         Account(id="a-1", owner_id="u-1", currency="EUR", balance=100),
-        ResetToken(id="t-1", user_id="u-1", token_hash="h", expires_at=NOW + timedelta(hours=1)),
+        ResetToken(
+            id="t-1",
+            user_id="u-1",
+            token_hash="h",
+            expires_at=NOW + timedelta(hours=1),
+            issued_at=NOW,
+        ),
         Transfer(
             id="x-1", source_id="a-1", target_id="a-2", amount=1, currency="EUR", occurred_at=NOW
         ),
@@ -215,9 +221,87 @@ async def test_reset_tokens_are_found_by_hash_and_written_back_on_commit():
 
 async def test_a_new_reset_token_is_findable_before_commit():
     async with FakeUnitOfWork(InMemoryStore()) as uow:
-        token = ResetToken(id="t-9", user_id="u", token_hash="new", expires_at=NOW)
+        token = ResetToken(id="t-9", user_id="u", token_hash="new", expires_at=NOW, issued_at=NOW)
         await uow.reset_tokens.add(token)
         assert await uow.reset_tokens.find_by_hash("new") is token
+
+
+async def test_holders_of_a_role_are_tracked_users_as_they_are_in_memory():
+    store = seeded()
+    store.put(user("u-2", "bob@example.org"), user("u-3", "cid@example.org"))
+    for holder in ("u-1", "u-3"):
+        store.users[holder].role_codes = {"staff"}
+    async with FakeUnitOfWork(store) as uow:
+        cid = await uow.users.get("u-3")
+        cid.revoke_role("staff", meta(1))  # not a holder any more, though stored as one
+        bob = await uow.users.get("u-2")
+        bob.assign_role(Role(code="staff", name="Staff"), meta(2))  # a holder, not yet stored
+
+        holders = await uow.users.holders_of_role("staff")
+
+        assert [holder.id for holder in holders] == ["u-1", "u-2"]
+        assert holders[1] is bob
+        assert await uow.users.get("u-1") is holders[0]
+        assert await uow.users.holders_of_role("ghost") == []
+        holders[0].role_policies_detached("staff")
+        await uow.commit()
+    assert store.users["u-1"].token_version == 1
+
+
+def reset_token(
+    id: str, issued_at: datetime, user_id: str = "u-1", used_at: datetime | None = None
+) -> ResetToken:
+    return ResetToken(
+        id=id,
+        user_id=user_id,
+        token_hash=f"hash-{id}",
+        expires_at=issued_at + timedelta(minutes=30),
+        issued_at=issued_at,
+        used_at=used_at,
+    )
+
+
+async def test_the_latest_reset_token_of_a_user_counts_used_ones_and_those_in_memory():
+    store = InMemoryStore()
+    later = NOW + timedelta(minutes=1)
+    store.put(
+        reset_token("t-1", NOW),
+        reset_token("t-2", later, used_at=later),
+        reset_token("t-3", NOW + timedelta(minutes=5), user_id="u-2"),
+    )
+    async with FakeUnitOfWork(store) as uow:
+        latest = await uow.reset_tokens.latest_for_user("u-1")
+        assert latest is not None
+        assert latest.id == "t-2"
+        assert await uow.reset_tokens.find_by_hash("hash-t-2") is latest
+        assert await uow.reset_tokens.latest_for_user("u-9") is None
+        fresh = reset_token("t-4", NOW + timedelta(minutes=2))
+        await uow.reset_tokens.add(fresh)
+        assert await uow.reset_tokens.latest_for_user("u-1") is fresh
+
+
+async def test_voiding_a_users_reset_tokens_stamps_the_usable_ones_only():
+    store = InMemoryStore()
+    now = NOW + timedelta(minutes=40)
+    store.put(
+        reset_token("usable", NOW + timedelta(minutes=20)),
+        reset_token("used", NOW + timedelta(minutes=20), used_at=NOW + timedelta(minutes=21)),
+        reset_token("expired", NOW),
+        reset_token("others", NOW + timedelta(minutes=20), user_id="u-2"),
+    )
+    async with FakeUnitOfWork(store) as uow:
+        found = await uow.reset_tokens.find_by_hash("hash-usable")
+        voided = await uow.reset_tokens.void_all_for_user("u-1", now)
+        assert voided == [found]
+        assert store.reset_tokens["usable"].used_at is None  # until committed
+        await uow.commit()
+    used_at = {id: token.used_at for id, token in store.reset_tokens.items()}
+    assert used_at == {
+        "usable": now,
+        "used": NOW + timedelta(minutes=21),
+        "expired": None,
+        "others": None,
+    }
 
 
 async def test_simulated_conflicts_fail_the_next_commits():

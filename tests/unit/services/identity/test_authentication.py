@@ -6,7 +6,8 @@ from kingdom.domain.access import Permission, Policy, compile_policies
 from kingdom.domain.identity import PasswordChanged, Role, UserStatus
 from kingdom.domain.shared import Unauthenticated
 from kingdom.services.fakes import FakeApp, superuser
-from kingdom.services.identity.authentication import BAD_CREDENTIALS
+from kingdom.services.identity.authentication import BAD_CREDENTIALS, BadCredentials
+from kingdom.services.ports import account_key
 
 ACCOUNTS_READ = Policy.of("accounts", Permission.READ)
 USER_UPDATE = Policy.of("users", Permission.UPDATE, "someone")
@@ -50,23 +51,27 @@ async def test_unknown_user_and_wrong_password_get_the_same_error_after_the_same
     assert app.hasher.calls["dummy_verify"] == 2
 
 
-async def test_a_disabled_user_cannot_log_in_even_with_the_right_password():
+async def test_a_disabled_account_gets_the_wrong_password_answer_even_for_the_right_one():
+    # A different answer for the right password would confirm a guess.
     app = FakeApp()
+    await app.register("bob@example.org")
     user_id = await app.register("ann@example.org")
     app.store.users[user_id].status = UserStatus.DISABLED
 
-    with pytest.raises(Unauthenticated, match="disabled"):
-        await app.login("ann@example.org")
+    outcomes = []
+    for email, password in [
+        ("ann@example.org", "correct horse"),  # disabled, right password
+        ("ann@example.org", "wrong password"),  # disabled, wrong password
+        ("bob@example.org", "wrong password"),  # active, wrong password
+    ]:
+        before = app.hasher.verifications
+        with pytest.raises(BadCredentials) as raised:
+            await app.login(email, password)
+        outcomes.append((raised.value.message, app.hasher.verifications - before))
+
+    assert outcomes == [(BAD_CREDENTIALS, 1)] * 3
     assert app.tokens.issued == {}
-
-
-async def test_a_disabled_user_with_a_wrong_password_learns_nothing_more():
-    app = FakeApp()
-    user_id = await app.register("ann@example.org")
-    app.store.users[user_id].status = UserStatus.DISABLED
-
-    with pytest.raises(Unauthenticated, match=BAD_CREDENTIALS):
-        await app.login("ann@example.org", "wrong password")
+    assert app.throttle.failures(account_key("ann@example.org")) == 2  # both counted
 
 
 async def test_an_outdated_hash_is_upgraded_at_login_without_voiding_tokens():

@@ -101,3 +101,19 @@ async def test_an_unknown_address_waits_as_long_as_a_known_one_took():
     await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="nobody@example.org"))
 
     assert sleeps.seconds == [0.007]
+
+
+async def test_a_paced_request_for_a_known_address_waits_like_an_unknown_one():
+    sleeps = Sleeps()
+    clock = FakeClock()
+    app = FakeApp(
+        clock=clock, mailer=SlowMailer(clock), settings={"reset_pacing": LatencyMimic(sleep=sleeps)}
+    )
+    await app.register("ann@example.org")
+    await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
+
+    # Inside the mail interval: no code, no mail, and the wait of a request that mails nothing.
+    await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
+
+    assert len(app.mailer.sent) == 1
+    assert sleeps.seconds == [0.007]

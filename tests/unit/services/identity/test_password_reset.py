@@ -5,15 +5,22 @@ from datetime import timedelta
 
 import pytest
 
+from kingdom.domain.access import Permission, Policy
 from kingdom.domain.identity import (
+    ChangePassword,
+    DisableUser,
     PasswordResetRequested,
     RequestPasswordReset,
     ResetPassword,
     UserStatus,
 )
 from kingdom.domain.shared import Invalid, Unauthenticated
-from kingdom.services.fakes import FakeApp
-from kingdom.services.identity.password_reset import RESET_TOKEN_TTL, InvalidResetToken
+from kingdom.services.fakes import FakeApp, actor, superuser
+from kingdom.services.identity.password_reset import (
+    RESET_MAIL_INTERVAL,
+    RESET_TOKEN_TTL,
+    InvalidResetToken,
+)
 from kingdom.services.ports import ConcurrencyConflict
 from kingdom.services.retry import NO_RETRY
 
@@ -42,6 +49,7 @@ async def test_a_known_user_gets_a_one_time_secret_by_mail_and_only_its_hash_is_
         == app.clock.now() + timedelta(minutes=30)
     )
     assert token.used_at is None
+    assert token.issued_at == app.clock.now()
     [mail] = app.mailer.sent
     assert mail.to == "ann@example.org"
     assert secret in mail.body
@@ -118,8 +126,9 @@ async def test_the_secret_resets_the_password_once():
 async def test_expired_unknown_and_used_tokens_get_one_and_the_same_error():
     app = FakeApp()
     await app.register("ann@example.org")
+    await app.register("bob@example.org")
     await request(app, "ann@example.org")
-    await request(app, "ann@example.org")
+    await request(app, "bob@example.org")
     used, expiring = app.secrets.issued
     await reset(app, used)
     app.clock.advance(RESET_TOKEN_TTL)
@@ -152,3 +161,146 @@ async def test_the_new_password_must_be_acceptable():
         await reset(app, app.secrets.issued[0], "short")
     [token] = app.store.reset_tokens.values()
     assert token.used_at is None
+
+
+# Every outstanding code dies when the password changes, by any route.
+
+
+async def two_codes(app: FakeApp, email: str = "ann@example.org") -> tuple[str, str]:
+    """Request a code, wait out the mail interval, request another: (older, newer)."""
+    await request(app, email)
+    app.clock.advance(RESET_MAIL_INTERVAL)
+    await request(app, email)
+    older, newer = app.secrets.issued[-2:]
+    return older, newer
+
+
+async def test_resetting_with_the_newer_code_voids_the_older_one():
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    older, newer = await two_codes(app)
+
+    await reset(app, newer, "battery staple")
+
+    with pytest.raises(InvalidResetToken):
+        await reset(app, older, "the attackers choice")
+    assert all(token.used_at is not None for token in app.store.reset_tokens.values())
+    assert app.store.users[ann].token_version == 1  # one password change, not two
+    await app.login("ann@example.org", "battery staple")
+
+
+async def test_resetting_with_the_older_code_voids_the_newer_one():
+    app = FakeApp()
+    await app.register("ann@example.org")
+    older, newer = await two_codes(app)
+
+    await reset(app, older)
+
+    with pytest.raises(InvalidResetToken):
+        await reset(app, newer, "the attackers choice")
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["own", "by an administrator"])
+async def test_changing_the_password_voids_every_outstanding_code(own):
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    older, newer = await two_codes(app)
+    who = actor(user_id=ann) if own else actor(Policy.of("users", Permission.UPDATE, ann))
+
+    await app.bus.handle(
+        ChangePassword(
+            meta=app.meta(),
+            actor=who,
+            user_id=ann,
+            current_password="correct horse" if own else None,
+            new_password="battery staple",
+        )
+    )
+
+    for code in (older, newer):
+        with pytest.raises(InvalidResetToken):
+            await reset(app, code, "the attackers choice")
+    await app.login("ann@example.org", "battery staple")
+
+
+async def test_disabling_a_user_voids_its_outstanding_codes():
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    await request(app, "ann@example.org")
+
+    await app.bus.handle(DisableUser(meta=app.meta(), actor=superuser(), user_id=ann))
+
+    [token] = app.store.reset_tokens.values()
+    assert token.used_at == app.clock.now()
+
+
+async def test_other_users_codes_live_on():
+    app = FakeApp()
+    await app.register("ann@example.org")
+    await app.register("bob@example.org")
+    await request(app, "ann@example.org")
+    await request(app, "bob@example.org")
+    anns, bobs = app.secrets.issued
+
+    await reset(app, anns)
+
+    await reset(app, bobs)
+
+
+# At most one code and mail per user per interval.
+
+
+async def test_repeated_requests_send_one_mail_per_interval_and_answer_the_same():
+    app = FakeApp()
+    await app.register("ann@example.org")
+    commits = app.store.commits
+
+    for _ in range(10):
+        await request(app, "Ann@example.org")  # answers None every time
+        app.clock.advance(timedelta(seconds=29))
+
+    assert len(app.mailer.sent) == 1
+    assert len(app.store.reset_tokens) == 1
+    assert len(app.secrets.issued) == 10  # the same work every time
+    assert app.store.commits == commits + 10
+    assert sum(isinstance(e, PasswordResetRequested) for e in app.publisher.published) == 1
+
+    app.clock.advance(RESET_MAIL_INTERVAL)
+    await request(app, "ann@example.org")
+    assert len(app.mailer.sent) == 2
+
+
+async def test_the_mail_interval_is_injectable():
+    app = FakeApp(settings={"reset_mail_interval": timedelta(minutes=1)})
+    await app.register("ann@example.org")
+    await request(app, "ann@example.org")
+    app.clock.advance(timedelta(seconds=59))
+    await request(app, "ann@example.org")
+    assert len(app.mailer.sent) == 1
+
+    app.clock.advance(timedelta(seconds=1))
+    await request(app, "ann@example.org")
+
+    assert len(app.mailer.sent) == 2
+
+
+async def test_an_expired_code_does_not_hold_up_the_next():
+    app = FakeApp(settings={"reset_token_ttl": timedelta(minutes=1)})
+    await app.register("ann@example.org")
+    await request(app, "ann@example.org")
+    app.clock.advance(timedelta(minutes=1))
+
+    await request(app, "ann@example.org")
+
+    assert len(app.mailer.sent) == 2
+
+
+async def test_pacing_is_per_user():
+    app = FakeApp()
+    await app.register("ann@example.org")
+    await app.register("bob@example.org")
+
+    await request(app, "ann@example.org")
+    await request(app, "bob@example.org")
+
+    assert [mail.to for mail in app.mailer.sent] == ["ann@example.org", "bob@example.org"]

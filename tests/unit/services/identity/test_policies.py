@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kingdom.domain.access import Actor, Permission, Policy
+from kingdom.domain.access import Actor, Permission, Policy, compile_policies
 from kingdom.domain.identity import (
     AttachPolicies,
     DetachPolicies,
@@ -16,6 +16,7 @@ from kingdom.domain.shared import Conflict, Forbidden, NotFound
 from kingdom.services.fakes import FakeApp, actor, superuser
 
 READ_ACCOUNTS = Policy.of("accounts", Permission.READ)
+READ_USERS = Policy.of("users", Permission.READ)
 
 
 async def arrange() -> tuple[FakeApp, str]:
@@ -93,3 +94,44 @@ async def test_missing_subjects_and_policies_and_duplicates():
     await app.bus.handle(attach(app, superuser(), "user", ann))
     with pytest.raises(Conflict):
         await app.bus.handle(attach(app, superuser(), "user", ann))
+
+
+# Taking policies away takes effect at once; giving them does not void anything.
+
+
+async def test_detaching_from_a_user_voids_its_tokens_and_a_refresh_drops_the_policy():
+    app, ann = await arrange()
+    await app.bus.handle(attach(app, superuser(), "user", ann))
+    assert app.store.users[ann].token_version == 0  # attaching voids nothing
+    issued = await app.login("ann@example.org")
+
+    await app.bus.handle(detach(app, superuser(), "user", ann))
+
+    old = app.tokens.claims(issued.token)
+    assert old is not None
+    assert old.context == compile_policies([READ_ACCOUNTS])
+    assert app.store.users[ann].token_version == old.token_version + 1
+    renewed = app.tokens.claims((await app.refresh(issued.refresh_token)).token)
+    assert renewed is not None
+    assert renewed.token_version == app.store.users[ann].token_version
+    assert renewed.context == compile_policies([])
+
+
+async def test_detaching_from_a_role_voids_the_tokens_of_its_holders_only():
+    app, ann = await arrange()
+    bob = await app.register("bob@example.org")
+    cid = await app.register("cid@example.org")
+    app.store.roles["reader"].policies = {READ_ACCOUNTS, READ_USERS}
+    for holder in (ann, bob):
+        app.store.users[holder].role_codes = {"reader"}
+    issued = await app.login("ann@example.org")
+
+    await app.bus.handle(detach(app, superuser(), "role", "reader"))
+
+    versions = {id: app.store.users[id].token_version for id in (ann, bob, cid)}
+    assert versions == {ann: 1, bob: 1, cid: 0}
+    assert app.store.users[ann].role_codes == {"reader"}  # still holds the role
+    renewed = app.tokens.claims((await app.refresh(issued.refresh_token)).token)
+    assert renewed is not None
+    assert renewed.token_version == 1
+    assert renewed.context == compile_policies([READ_USERS])

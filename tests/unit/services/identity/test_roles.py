@@ -156,3 +156,30 @@ async def test_revoking_needs_users_update_and_a_held_role():
         await app.bus.handle(revoke(app, superuser(), ann))
     with pytest.raises(NotFound):
         await app.bus.handle(revoke(app, superuser(), "ghost"))
+
+
+async def test_revoking_a_role_voids_the_users_tokens_and_a_refresh_drops_the_role():
+    app, ann = await arrange_user_and_role()
+    await app.bus.handle(assign(app, superuser(), ann))
+    issued = await app.login("ann@example.org")
+    old = app.tokens.claims(issued.token)
+    assert old is not None
+    assert old.context == compile_policies([READ_ACCOUNTS])
+
+    await app.bus.handle(revoke(app, superuser(), ann))
+
+    # A token with an older version is refused on its next request.
+    assert app.store.users[ann].token_version == old.token_version + 1
+    renewed = await app.refresh(issued.refresh_token)  # the session lives on
+    new = app.tokens.claims(renewed.token)
+    assert new is not None
+    assert new.token_version == app.store.users[ann].token_version
+    assert new.context == compile_policies([])
+
+
+async def test_assigning_a_role_voids_no_tokens():
+    app, ann = await arrange_user_and_role()
+
+    await app.bus.handle(assign(app, superuser(), ann))
+
+    assert app.store.users[ann].token_version == 0

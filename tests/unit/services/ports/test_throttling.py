@@ -13,6 +13,8 @@ from kingdom.services.ports import (
     account_key,
     address_key,
     login_keys,
+    registration_key,
+    registration_keys,
 )
 
 ANN = account_key("ann@example.org")
@@ -194,6 +196,7 @@ def test_custom_limits():
     ("arguments", "message"),
     [
         ({"account_free_failures": -1}, "negative"),
+        ({"register_free_attempts": -1}, "negative"),
         ({"first_delay": timedelta(0)}, "positive"),
         ({"max_delay": timedelta(milliseconds=500)}, "at least the first delay"),
         ({"quiet_window": timedelta(0)}, "quiet window"),
@@ -240,3 +243,30 @@ def test_address_keys(address, key):
 def test_an_attempt_without_an_address_counts_against_its_account_only():
     assert login_keys("ann@example.org", None) == (ANN,)
     assert login_keys("ann@example.org", "203.0.113.7") == (ANN, HOST)
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "register:203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "register:2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "register:203.0.113.7"),
+        ("testclient", "register:testclient"),
+    ],
+)
+def test_registration_keys_name_the_address_like_login_keys_but_apart(address, key):
+    assert registration_key(address) == key
+    assert registration_keys(address) == (key,)
+    assert registration_keys(None) == ()
+
+
+async def test_an_address_has_twenty_free_registrations_counted_apart_from_its_logins():
+    throttle, clock = FakeLoginThrottle(), FakeClock()
+    registering = registration_key("203.0.113.7")
+
+    await fail(throttle, clock, 20, registering)
+    assert await throttle.check([registering], clock.now()) is None
+    await fail(throttle, clock, 1, registering)
+
+    assert await throttle.check([registering], clock.now()) == 1
+    assert await throttle.check([HOST], clock.now()) is None

@@ -48,6 +48,30 @@ class SqlUserRepository(UserRepository):
             result = await self._session.execute(select(User).where(users.c.email == email))
             return await self._with_role_codes(result.scalar_one_or_none())
 
+    async def _find_holders_of_role(self, role_code: str) -> list[User]:
+        holders = select(user_roles.c.user_id).where(user_roles.c.role_code == role_code)
+        async with translated_errors():
+            result = await self._session.execute(
+                select(User).where(users.c.id.in_(holders)).order_by(users.c.id)
+            )
+            found = list(result.scalars())
+            # Every holder's roles in one more query, not one per holder.
+            codes = await self._session.execute(
+                select(user_roles.c.user_id, user_roles.c.role_code).where(
+                    user_roles.c.user_id.in_(holders)
+                )
+            )
+        by_user: dict[str, set[str]] = {}
+        for row in codes:
+            by_user.setdefault(row.user_id, set()).add(row.role_code)
+        for user in found:
+            # A user already loaded here keeps its roles as they are in memory.
+            if user.id not in self._stored_role_codes:
+                stored = frozenset(by_user.get(user.id, ()))
+                user.role_codes = set(stored)
+                self._stored_role_codes[user.id] = stored
+        return found
+
     async def _with_role_codes(self, user: User | None) -> User | None:
         if user is None or user.id in self._stored_role_codes:
             return user
@@ -122,6 +146,31 @@ class SqlResetTokenRepository(ResetTokenRepository):
                 select(ResetToken).where(reset_tokens_table.c.token_hash == token_hash)
             )
             return result.scalar_one_or_none()
+
+    async def _find_latest_for_user(self, user_id: str) -> ResetToken | None:
+        table = reset_tokens_table
+        async with translated_errors():
+            result = await self._session.execute(
+                select(ResetToken)
+                .where(table.c.user_id == user_id)
+                .order_by(table.c.issued_at.desc(), table.c.id.desc())
+                .limit(1)
+            )
+            return result.scalar_one_or_none()
+
+    async def _list_usable_for_user(self, user_id: str, now: datetime) -> list[ResetToken]:
+        table = reset_tokens_table
+        async with translated_errors():
+            result = await self._session.execute(
+                select(ResetToken)
+                .where(
+                    table.c.user_id == user_id,
+                    table.c.used_at.is_(None),
+                    table.c.expires_at > now,
+                )
+                .order_by(table.c.id)
+            )
+            return list(result.scalars())
 
 
 class SqlRefreshSessionRepository(RefreshSessionRepository):

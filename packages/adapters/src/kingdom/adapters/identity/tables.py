@@ -72,6 +72,7 @@ reset_tokens = Table(
     ),
     Column("token_hash", String(128), nullable=False, unique=True),  # sha256 hex
     Column("expires_at", UtcDateTime(), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
     Column("used_at", UtcDateTime(), nullable=True),
 )
 

@@ -20,6 +20,8 @@ class RegisterUser(Command):
     email: str
     display_name: str
     password: str = field(repr=False)
+    client_address: str | None = None
+    """Where the request comes from (an IP address), for throttling per address; None if unknown."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,9 @@
 
 Only a hash of the secret is stored (like a password: a leaked table must not
 let anyone reset accounts). A plain record rather than an aggregate: it emits
-no events and nothing else refers to it.
+no events and nothing else refers to it. ``issued_at`` paces the mails: a user
+gets at most one code per interval (see
+:func:`kingdom.services.identity.password_reset.request_password_reset`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class ResetToken:
     user_id: str
     token_hash: str
     expires_at: datetime
+    issued_at: datetime
     used_at: datetime | None = None
 
     def is_usable(self, now: datetime) -> bool:
@@ -35,3 +38,13 @@ class ResetToken:
         if now >= self.expires_at:
             raise ResetTokenExpired()
         self.used_at = now
+
+    def void(self, now: datetime) -> None:
+        """Make the token unusable from ``now`` on (its user's password changed meanwhile).
+
+        Stamped as used: to whoever presents it, a voided code and a used one
+        are the same thing ("ask for a new one"), so one column says both. A
+        token already used keeps the time it was used.
+        """
+        if self.used_at is None:
+            self.used_at = now

@@ -2,8 +2,12 @@
 
 The password hash is an opaque string made and checked by a port in the
 services ring; the domain only stores it. ``token_version`` is stamped into
-every issued token: bumping it (on a password change or when the user is
-disabled) voids every token issued before, without a revocation list.
+every issued token: bumping it voids every token issued before, without a
+revocation list. It is bumped whenever a token may carry more than the user
+should now have: a password change, disabling the user, and taking a grant
+away (a role, a policy, or a policy of a role the user holds). Adding a grant
+leaves tokens alone: they carry less than the user has, and a refresh picks
+the new grant up.
 
 State lives in plain attributes (sets for roles and policies) so an ORM can
 build a user without calling ``__init__``.
@@ -113,7 +117,7 @@ class User(PolicyHolder):
     def change_password(self, new_hash: str, meta: MessageMeta) -> None:
         """Store a new hash and void every token issued under the old password."""
         self.password_hash = _ensure_hash(new_hash)
-        self.token_version = self.token_version + 1
+        self._void_tokens()
         self._record(PasswordChanged(meta=meta, user_id=self.id, token_version=self.token_version))
 
     def request_password_reset(
@@ -158,18 +162,37 @@ class User(PolicyHolder):
         self._record(RoleAssigned(meta=meta, user_id=self.id, role_code=role.code))
 
     def revoke_role(self, role_code: str, meta: MessageMeta) -> None:
-        """Take ``role_code`` away; revoking a role the user does not hold is a Conflict."""
+        """Take ``role_code`` away and void the tokens that carry it.
+
+        Revoking a role the user does not hold is a Conflict.
+        """
         if role_code not in self.role_codes:
             raise Conflict(f"user {self.id!r} does not have role {role_code!r}")
         self.role_codes = self.role_codes - {role_code}
+        self._void_tokens()
         self._record(RoleRevoked(meta=meta, user_id=self.id, role_code=role_code))
+
+    def detach_policies(self, policies: Iterable[Policy], meta: MessageMeta) -> None:
+        """Detach ``policies`` (see :class:`PolicyHolder`) and void the tokens that carry them."""
+        super().detach_policies(policies, meta)
+        self._void_tokens()
+
+    def role_policies_detached(self, role_code: str) -> None:
+        """A role lost policies: if the user holds it, void the tokens that carry them.
+
+        The role records what it lost (:class:`PoliciesDetached`); the user
+        records nothing, only its tokens change. A role the user does not hold
+        took nothing from the user, so nothing changes.
+        """
+        if role_code in self.role_codes:
+            self._void_tokens()
 
     def disable(self, meta: MessageMeta) -> None:
         """Stop the user from logging in and void every token already issued."""
         if not self.is_active:
             raise Conflict(f"user {self.id!r} is already disabled")
         self.status = UserStatus.DISABLED
-        self.token_version = self.token_version + 1
+        self._void_tokens()
         self._record(UserDisabled(meta=meta, user_id=self.id, token_version=self.token_version))
 
     def effective_policies(self, roles: Iterable[Role]) -> frozenset[Policy]:
@@ -183,6 +206,11 @@ class User(PolicyHolder):
             if role.code in self.role_codes:
                 granted |= role.policies
         return frozenset(granted)
+
+    def _void_tokens(self) -> None:
+        # Every token carries the version current when it was issued; a token
+        # with an older one is refused on its next request.
+        self.token_version = self.token_version + 1
 
 
 def _ensure_hash(password_hash: str) -> str:

@@ -119,12 +119,16 @@ async def resolve_role(_: None, info: Info, scope: ReadScope, id: str) -> RoleVi
 
 @mutation.field("registerUser")
 async def resolve_register_user(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
-    user_id = await request_context(info).send(
+    # For a taken address the id names nobody (see register_user): the payload
+    # has no `user` field to load, so the answer looks the same either way.
+    context = request_context(info)
+    user_id = await context.send(
         RegisterUser(
-            meta=request_context(info).meta(),
+            meta=context.meta(),
             email=input["email"],
             display_name=input["display_name"],
             password=input["password"],
+            client_address=context.client_address,
         ),
     )
     return {"user_id": global_ids.encode("User", user_id)}

@@ -87,6 +87,11 @@ class FakeUserRepository(UserRepository):
         match = next((u.id for u in self.store.users.values() if u.email == email), None)
         return self.tracker.load(self.store.users, match)
 
+    async def _find_holders_of_role(self, role_code: str) -> list[User]:
+        ids = sorted(u.id for u in self.store.users.values() if role_code in u.role_codes)
+        loaded = (self.tracker.load(self.store.users, id) for id in ids)
+        return [user for user in loaded if user is not None]
+
 
 class FakeRoleRepository(RoleRepository):
     def __init__(self, store: InMemoryStore) -> None:
@@ -139,6 +144,19 @@ class FakeResetTokenRepository(ResetTokenRepository):
             if token.token_hash == token_hash:
                 return copy.deepcopy(token)
         return None
+
+    async def _find_latest_for_user(self, user_id: str) -> ResetToken | None:
+        mine = [t for t in self.store.reset_tokens.values() if t.user_id == user_id]
+        latest = max(mine, key=lambda token: token.issued_at, default=None)
+        return copy.deepcopy(latest)
+
+    async def _list_usable_for_user(self, user_id: str, now: datetime) -> list[ResetToken]:
+        stored = self.store.reset_tokens.values()
+        return [
+            copy.deepcopy(t)
+            for t in stored
+            if t.user_id == user_id and t.used_at is None and now < t.expires_at
+        ]
 
 
 class FakeRefreshSessionRepository(RefreshSessionRepository):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from kingdom.domain.identity import Authenticate
+from kingdom.domain.identity import Authenticate, UserDisabledError
 from kingdom.domain.shared import RateLimited, Unauthenticated
 from kingdom.services.identity.lookup import find_user_by_email
 from kingdom.services.identity.sessions import IssuedSession, SessionPolicy, start_session
@@ -27,7 +27,11 @@ BAD_CREDENTIALS: Final = "wrong e-mail address or password"
 
 
 class BadCredentials(Unauthenticated):
-    """An unknown address or a wrong password: one error for both, counted by the throttle."""
+    """An unknown address, a wrong password, a disabled account: one error, counted by the throttle.
+
+    A disabled account gets it even for the right password: a different
+    answer would confirm the password to whoever guessed it.
+    """
 
     def __init__(self) -> None:
         super().__init__(BAD_CREDENTIALS)
@@ -83,10 +87,11 @@ async def _log_in(
     The access token carries the effective policy context; the refresh
     token's family lives as long as ``session_policy`` allows.
 
-    An unknown address and a wrong password give the same error after the
-    same work (one password verification, real or dummy), so neither the
-    answer nor its timing tells an attacker which addresses are registered.
-    The disabled check comes after the password check for the same reason.
+    An unknown address, a wrong password and a disabled account give the
+    same error after the same work (one password verification, real or
+    dummy), so neither the answer nor its timing tells an attacker which
+    addresses are registered, or that a password guessed for a disabled
+    account was right.
     """
     async with uow:
         user = await find_user_by_email(uow, command.email)
@@ -95,7 +100,10 @@ async def _log_in(
             raise BadCredentials()
         if not await hasher.verify(user.password_hash, command.password):
             raise BadCredentials()
-        user.ensure_can_authenticate()
+        try:
+            user.ensure_can_authenticate()
+        except UserDisabledError:
+            raise BadCredentials() from None
         if hasher.needs_rehash(user.password_hash):
             # Only now is the plain password at hand to upgrade an outdated hash.
             user.rehash_password(await hasher.hash(command.password))

@@ -8,6 +8,9 @@ registered addresses apart. Doing fake writes for unknown addresses would
 cost real database work per bot request; instead the cheap branch *waits*
 as long as a recent run of the expensive branch took (a random one of the
 last few, so the spread matches too, not just the median).
+
+Registration is paced the same way: a new address writes a user and an
+outbox row, a registered one writes nothing and waits instead.
 """
 
 from __future__ import annotations
@@ -84,4 +87,7 @@ class LatencyMimic:
 
 
 RESET_PACING: Final = LatencyMimic()
-"""The process's pacing of password-reset requests (the handler's default)."""
+"""The process's pacing of password-reset requests that mail nothing (the handler's default)."""
+
+REGISTRATION_PACING: Final = LatencyMimic()
+"""The process's pacing of registrations of taken addresses (the handler's default)."""

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-from kingdom.domain.identity import RequestPasswordReset, ResetPassword, ResetToken
+from kingdom.domain.identity import RequestPasswordReset, ResetPassword, ResetToken, User
 from kingdom.domain.shared import Invalid, MessageMeta
+from kingdom.services.identity.credentials import replace_password
 from kingdom.services.identity.lookup import find_user_by_email
 from kingdom.services.identity.pacing import RESET_PACING, LatencyMimic
 from kingdom.services.identity.password_rules import ensure_acceptable_password
 from kingdom.services.identity.secret_hashes import hash_secret
-from kingdom.services.meta import new_meta
 from kingdom.services.ports import (
     Clock,
     IdGenerator,
@@ -27,6 +27,8 @@ from kingdom.services.ports import (
 )
 
 RESET_TOKEN_TTL: Final = timedelta(minutes=30)
+RESET_MAIL_INTERVAL: Final = timedelta(minutes=5)
+"""At most one reset code (and mail) per user this often."""
 RESET_SUBJECT: Final = "Reset your Kingdom password"
 
 
@@ -58,6 +60,7 @@ async def request_password_reset(
     clock: Clock,
     ids: IdGenerator,
     reset_token_ttl: timedelta = RESET_TOKEN_TTL,
+    reset_mail_interval: timedelta = RESET_MAIL_INTERVAL,
     reset_pacing: LatencyMimic = RESET_PACING,
 ) -> None:
     """Mail a reset secret to a known, active user; answer the same for anyone else.
@@ -68,9 +71,14 @@ async def request_password_reset(
     The mail goes out only after the commit: a secret whose token was rolled
     back would be a dead link.
 
+    A user gets at most one code, and one mail, per ``reset_mail_interval``:
+    otherwise anyone could fill a victim's mailbox. A request inside the
+    interval is answered exactly like one for an unknown address; it creates
+    no code and sends nothing.
+
     Writing the token and sending the mail still take longer than the empty
-    commit (milliseconds, measurable over many requests), so the unknown
-    branch waits as long as a recent known one took (see
+    commit (milliseconds, measurable over many requests), so every branch
+    that mails nothing waits as long as a recent mailing one took (see
     :mod:`~kingdom.services.identity.pacing`).
     """
     secret = secrets.new_secret()
@@ -78,12 +86,14 @@ async def request_password_reset(
     now = clock.now()
     expires_at = now + reset_token_ttl
     async with uow:
-        user = await find_user_by_email(uow, command.email)
-        if user is not None and not user.is_active:
-            user = None  # a disabled user could not log in with a new password anyway
+        user = await _recipient(uow, command.email, now, reset_mail_interval)
         if user is not None:
             token = ResetToken(
-                id=ids.new_id(), user_id=user.id, token_hash=token_hash, expires_at=expires_at
+                id=ids.new_id(),
+                user_id=user.id,
+                token_hash=token_hash,
+                expires_at=expires_at,
+                issued_at=now,
             )
             await uow.reset_tokens.add(token)
             user.request_password_reset(
@@ -98,6 +108,21 @@ async def request_password_reset(
         await reset_pacing.pad(clock.now() - now)
 
 
+async def _recipient(
+    uow: UnitOfWork, email: str, now: datetime, interval: timedelta
+) -> User | None:
+    """Who gets a new code: a known, active user not mailed one within ``interval``; else None."""
+    user = await find_user_by_email(uow, email)
+    if user is None or not user.is_active:
+        return None  # a disabled user could not log in with a new password anyway
+    latest = await uow.reset_tokens.latest_for_user(user.id)
+    # Paced until the interval is over or the last code expired, whichever is
+    # first: a short-lived code must not leave its user without one for long.
+    if latest is not None and now < min(latest.issued_at + interval, latest.expires_at):
+        return None
+    return user
+
+
 async def reset_password(
     command: ResetPassword,
     uow: UnitOfWork,
@@ -105,11 +130,12 @@ async def reset_password(
     clock: Clock,
     ids: IdGenerator,
 ) -> None:
-    """Redeem a reset secret for a new password; every token and session becomes void.
+    """Redeem a reset secret for a new password; every token, session and code becomes void.
 
     The user's sessions are all revoked (whoever asked for the reset may
-    not be the one logged in) and ``token_version`` is bumped, in the same
-    transaction as the new password.
+    not be the one logged in), every other reset code of the user is voided
+    (an older mail must not set the password again) and ``token_version`` is
+    bumped, in the same transaction as the new password (:func:`replace_password`).
 
     Single use holds under concurrency too: two redemptions of one secret
     both change the same user, so the second commit meets a stale user
@@ -127,6 +153,7 @@ async def reset_password(
         user = await uow.users.find(token.user_id)
         if user is None or not user.is_active:
             raise InvalidResetToken()
-        user.change_password(await hasher.hash(command.new_password), new_meta(clock, ids))
-        await uow.sessions.revoke_all_for_user(user.id, clock.now())
+        await replace_password(
+            uow, user, await hasher.hash(command.new_password), clock=clock, ids=ids
+        )
         await uow.commit()

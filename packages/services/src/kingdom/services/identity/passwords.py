@@ -5,6 +5,7 @@ from __future__ import annotations
 from kingdom.domain.access import Permission, authorize
 from kingdom.domain.identity import ChangePassword
 from kingdom.domain.shared import Unauthenticated
+from kingdom.services.identity.credentials import replace_password
 from kingdom.services.identity.password_rules import ensure_acceptable_password
 from kingdom.services.identity.sessions import (
     IssuedSession,
@@ -12,7 +13,6 @@ from kingdom.services.identity.sessions import (
     StagedSession,
     start_session,
 )
-from kingdom.services.meta import new_meta
 from kingdom.services.ports import (
     Clock,
     IdGenerator,
@@ -41,11 +41,12 @@ async def change_password(
     account over). Someone else's needs ``users:UPDATE`` on that user, and no
     current password.
 
-    Every session of the user is revoked and ``token_version`` bumped, in
-    the same transaction. Who changed their *own* password gets a fresh
-    session back (a new access and refresh pair, under the new token
-    version), so the device they did it from stays logged in while every
-    other one is logged out; an administrator's change returns ``None``.
+    Every session and reset code of the user is revoked and ``token_version``
+    bumped, in the same transaction (:func:`replace_password`). Who changed
+    their *own* password gets a fresh session back (a new access and refresh
+    pair, under the new token version), so the device they did it from stays
+    logged in while every other one is logged out; an administrator's change
+    returns ``None``.
     """
     actor = command.actor
     own = actor.user_id is not None and actor.user_id == command.user_id
@@ -59,8 +60,9 @@ async def change_password(
             or not await hasher.verify(user.password_hash, command.current_password)
         ):
             raise Unauthenticated("the current password is wrong")
-        user.change_password(await hasher.hash(command.new_password), new_meta(clock, ids))
-        await uow.sessions.revoke_all_for_user(user.id, clock.now())
+        await replace_password(
+            uow, user, await hasher.hash(command.new_password), clock=clock, ids=ids
+        )
         staged: StagedSession | None = None
         if own:
             staged = await start_session(

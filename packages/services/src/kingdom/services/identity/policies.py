@@ -8,6 +8,7 @@ from kingdom.domain.identity import (
     DetachPolicies,
     PolicyHolder,
     PolicySubject,
+    Role,
     ensure_can_grant,
 )
 from kingdom.services.meta import new_meta
@@ -41,11 +42,21 @@ async def attach_policies(
 async def detach_policies(
     command: DetachPolicies, uow: UnitOfWork, clock: Clock, ids: IdGenerator
 ) -> None:
-    """Detach policies (needs UPDATE on the user or role; removing access grants nothing)."""
+    """Detach policies (needs UPDATE on the user or role; removing access grants nothing).
+
+    Takes effect at once: the access tokens of every user who loses them
+    (the user, or each holder of the role) are void from the commit on, and
+    a refresh gets a token without them. Sessions live on.
+    """
     authorize(
         command.actor.context, _resource(command.subject), Permission.UPDATE, command.subject_id
     )
     async with uow:
         holder = await _holder(uow, command.subject, command.subject_id)
         holder.detach_policies(command.policies, new_meta(clock, ids))
+        if isinstance(holder, Role):
+            # One transaction for the role and every holder: a holder changed
+            # concurrently conflicts, and the bus runs the whole command again.
+            for user in await uow.users.holders_of_role(holder.code):
+                user.role_policies_detached(holder.code)
         await uow.commit()

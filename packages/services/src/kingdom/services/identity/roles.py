@@ -49,7 +49,9 @@ async def revoke_role(command: RevokeRole, uow: UnitOfWork, clock: Clock, ids: I
     """Take a role away (needs ``users:UPDATE`` on the user).
 
     No escalation check: removing access grants nothing. The role need not
-    exist any more, so that a stale code can still be cleaned up.
+    exist any more, so that a stale code can still be cleaned up. Takes
+    effect at once: the user's access tokens are void from the commit on (the
+    domain bumps ``token_version``), and a refresh gets one without the role.
     """
     authorize(command.actor.context, USERS, Permission.UPDATE, command.user_id)
     async with uow:

@@ -38,6 +38,8 @@ from kingdom.services.ports.throttling import (
     account_key,
     address_key,
     login_keys,
+    registration_key,
+    registration_keys,
 )
 from kingdom.services.ports.unit_of_work import ConcurrencyConflict, UnitOfWork
 
@@ -78,4 +80,6 @@ __all__ = [
     "account_key",
     "address_key",
     "login_keys",
+    "registration_key",
+    "registration_keys",
 ]

@@ -86,8 +86,23 @@ class UserRepository(Repository[User]):
                 return user
         return self._track(await self._find_by_email(email))
 
+    async def holders_of_role(self, role_code: str) -> list[User]:
+        """Every user holding ``role_code``, sorted by id, tracked like any loaded user.
+
+        Users loaded in this unit of work count as they are in memory (one
+        whose role was just revoked here is not a holder any more).
+        """
+        for user in await self._find_holders_of_role(role_code):
+            self._track(user)
+        holders = [user for user in self._seen.values() if role_code in user.role_codes]
+        return sorted(holders, key=lambda user: user.id)
+
     @abstractmethod
     async def _find_by_email(self, email: str) -> User | None: ...
+
+    @abstractmethod
+    async def _find_holders_of_role(self, role_code: str) -> list[User]:
+        """The stored users with ``role_code`` among their roles (role codes loaded)."""
 
 
 class RoleRepository(Repository[Role]):
@@ -125,9 +140,9 @@ class TransferLog(ABC):
 class ResetTokenRepository(ABC):
     """One-time password reset tokens, looked up by the hash of their secret.
 
-    Tokens are plain records, not aggregates, but they change (``redeem``
-    stamps ``used_at``), so the repository remembers the ones it handed out
-    and the unit of work writes them back on commit.
+    Tokens are plain records, not aggregates, but they change (``redeem`` and
+    ``void`` stamp ``used_at``), so the repository remembers the ones it
+    handed out and the unit of work writes them back on commit.
     """
 
     def __init__(self) -> None:
@@ -150,7 +165,36 @@ class ResetTokenRepository(ABC):
         for token in self._seen.values():
             if token.token_hash == token_hash:
                 return token
-        found = await self._find_by_hash(token_hash)
+        return self._track(await self._find_by_hash(token_hash))
+
+    async def latest_for_user(self, user_id: str) -> ResetToken | None:
+        """The user's most recently issued token, used or not, or ``None``.
+
+        Tokens added in this unit of work count too.
+        """
+        self._track(await self._find_latest_for_user(user_id))
+        mine = [token for token in self._seen.values() if token.user_id == user_id]
+        return max(mine, key=lambda token: token.issued_at, default=None)
+
+    async def void_all_for_user(self, user_id: str, now: datetime) -> list[ResetToken]:
+        """Void every token of the user still usable at ``now`` (written on commit); return them.
+
+        For a password change by any route: a code mailed before must not
+        set the password again afterwards.
+        """
+        for token in await self._list_usable_for_user(user_id, now):
+            self._track(token)
+        usable = [
+            token
+            for token in self._seen.values()
+            if token.user_id == user_id and token.is_usable(now)
+        ]
+        for token in usable:
+            token.void(now)
+        return usable
+
+    def _track(self, found: ResetToken | None) -> ResetToken | None:
+        """Remember ``found``, or return the copy already remembered (identity map)."""
         if found is None:
             return None
         return self._seen.setdefault(found.id, found)
@@ -160,6 +204,14 @@ class ResetTokenRepository(ABC):
 
     @abstractmethod
     async def _find_by_hash(self, token_hash: str) -> ResetToken | None: ...
+
+    @abstractmethod
+    async def _find_latest_for_user(self, user_id: str) -> ResetToken | None:
+        """The stored token of the user with the latest ``issued_at``, or ``None``."""
+
+    @abstractmethod
+    async def _list_usable_for_user(self, user_id: str, now: datetime) -> list[ResetToken]:
+        """The user's stored tokens with ``used_at`` unset and ``expires_at`` after ``now``."""
 
 
 class RefreshSessionRepository(ABC):

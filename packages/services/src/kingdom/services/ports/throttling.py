@@ -1,8 +1,10 @@
 """Login throttling: growing delays after repeated failed logins, per account and per address.
 
 A *key* names what is being throttled: ``account:<e-mail as typed, normalised>``
-or ``address:<client IP>`` (see :func:`account_key`, :func:`address_key`). Each
-key has a counter of recent failures. The first few failures are free; each
+or ``address:<client IP>`` for logins (see :func:`account_key`,
+:func:`address_key`), ``register:<client IP>`` for registrations, where every
+attempt counts, not only failures (see :func:`registration_key`). Each key
+has a counter of recent failures (or attempts). The first few are free; each
 further one blocks the key for a delay that doubles up to a cap. Counters are
 *soft*: a key left alone for a quiet window after its block ended starts from
 zero again, so nobody can lock a user out for longer than an attack lasts
@@ -30,6 +32,7 @@ from typing import Final
 
 ACCOUNT: Final = "account"
 ADDRESS: Final = "address"
+REGISTER: Final = "register"
 MAX_KEY_LENGTH: Final = 300
 """Storage bound for a key; longer inputs are replaced by their hash (see :func:`account_key`)."""
 
@@ -60,15 +63,28 @@ def address_key(address: str) -> str:
     IPv4-mapped IPv6 address is its IPv4 address. Anything else (a Unix
     socket path, a test client's name) is used as given, bounded.
     """
+    return f"{ADDRESS}:{_client(address)}"
+
+
+def registration_key(address: str) -> str:
+    """The key of a client address's registrations, its address as in :func:`address_key`.
+
+    Separate from the address's login key: registering is not a failed
+    login, and a busy office registering its staff must not block its logins.
+    """
+    return f"{REGISTER}:{_client(address)}"
+
+
+def _client(address: str) -> str:
     try:
         parsed = ipaddress.ip_address(address.strip())
     except ValueError:
-        return f"{ADDRESS}:{address[:200]}"
+        return address[:200]
     if isinstance(parsed, ipaddress.IPv6Address):
         if parsed.ipv4_mapped is not None:
-            return f"{ADDRESS}:{parsed.ipv4_mapped}"
-        return f"{ADDRESS}:{ipaddress.IPv6Network((parsed, 64), strict=False)}"
-    return f"{ADDRESS}:{parsed}"
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def login_keys(email: str, client_address: str | None) -> tuple[str, ...]:
@@ -76,6 +92,13 @@ def login_keys(email: str, client_address: str | None) -> tuple[str, ...]:
     if client_address is None:
         return (account_key(email),)
     return (account_key(email), address_key(client_address))
+
+
+def registration_keys(client_address: str | None) -> tuple[str, ...]:
+    """The keys one registration counts against: its address's, if the address is known."""
+    if client_address is None:
+        return ()
+    return (registration_key(client_address),)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,14 +114,18 @@ class ThrottlePolicy:
     account_free_failures: int = 5
     address_free_failures: int = 20
     """Higher than per account: many users may share one address (an office, a NAT)."""
+    register_free_attempts: int = 20
+    """Registrations per client address before delays start (each costs a password hash)."""
     first_delay: timedelta = timedelta(seconds=1)
     max_delay: timedelta = timedelta(minutes=15)
     quiet_window: timedelta = timedelta(minutes=15)
     """A key with no failure for this long after its last failure and its block starts anew."""
 
     def __post_init__(self) -> None:
-        if self.account_free_failures < 0 or self.address_free_failures < 0:
+        if min(self.account_free_failures, self.address_free_failures) < 0:
             raise ValueError("free failures cannot be negative")
+        if self.register_free_attempts < 0:
+            raise ValueError("free registrations cannot be negative")
         if self.first_delay <= timedelta(0) or self.max_delay < self.first_delay:
             raise ValueError("delays must be positive, and the cap at least the first delay")
         if self.quiet_window <= timedelta(0):
@@ -110,7 +137,11 @@ class ThrottlePolicy:
             return self.account_free_failures
         if separator and kind == ADDRESS:
             return self.address_free_failures
-        raise ValueError(f"not a throttle key: {key!r} (expected account:... or address:...)")
+        if separator and kind == REGISTER:
+            return self.register_free_attempts
+        raise ValueError(
+            f"not a throttle key: {key!r} (expected account:..., address:... or register:...)"
+        )
 
     def delay(self, key: str, failures: int) -> timedelta:
         """How long ``key`` is blocked after its ``failures``-th recent failure (maybe zero)."""
@@ -175,7 +206,7 @@ class ThrottleCounter:
 
 
 class LoginThrottle(ABC):
-    """Counts failed logins per key and says when a key must wait.
+    """Counts failed logins (and registrations) per key and says when a key must wait.
 
     The public methods make every decision through :attr:`policy`; subclasses
     only store counters (:meth:`load`, :meth:`count_failures`, :meth:`forget`).
