@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from inspect import isawaitable
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import orjson
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLHTTPHandler
-from ariadne.explorer import ExplorerGraphiQL, ExplorerHttp405
+from ariadne.explorer import ExplorerHttp405
 from ariadne.types import GraphQLResult
 from graphql import Executor, GraphQLError, GraphQLSchema, execute
 from starlette.requests import Request
@@ -55,6 +56,7 @@ from kingdom.entrypoints.graphql.errors import (
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.graphql.schema import build_schema
 from kingdom.entrypoints.http.access_log import note_operation, note_user
+from kingdom.entrypoints.http.explorer import ExplorerPage
 from kingdom.entrypoints.http.responses import OrjsonResponse
 
 logger = logging.getLogger("kingdom.entrypoints.graphql")
@@ -96,7 +98,7 @@ def create_graphql_app(
         schema,
         context_value=ContextFactory(services),
         introspection=not production,  # ariadne's switch for the explorer on GET
-        explorer=ExplorerGraphiQL() if explorer else ExplorerHttp405(),
+        explorer=ExplorerPage() if explorer else ExplorerHttp405(),
         error_formatter=format_error,
         logger=QuietAriadneLogger(),
         http_handler=OperationHandler(documents, hide_suggestions=production, deadline=deadline),
@@ -135,6 +137,8 @@ class OperationHandler(GraphQLHTTPHandler):
         self.documents = documents
         self.hide_suggestions = hide_suggestions
         self.deadline = deadline
+        # One thread: new documents wait their turn there, not on the event loop.
+        self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-prepare")
 
     async def graphql_http_server(self, request: Request) -> Response:
         rid = request_id(request)
@@ -142,7 +146,7 @@ class OperationHandler(GraphQLHTTPHandler):
             data = await read_operation(request)
         except BadRequest as error:
             return _refusal(error.status, error.message, error.code, rid)
-        prepared = self.documents.prepare(data["query"])
+        prepared = await self.prepared(data["query"])
         operation = prepared.operation(data.get("operationName"))
         if operation is not None:
             note_operation(request, operation.name, operation.type)
@@ -189,6 +193,25 @@ class OperationHandler(GraphQLHTTPHandler):
             body["errors"][0]["extensions"]["limit"] = round(self.deadline * 1000)
             return OrjsonResponse(body, status_code=HTTPStatus.GATEWAY_TIMEOUT)
         return await self.create_json_response(request, result, success)
+
+    async def prepared(self, query: str) -> PreparedDocument:
+        """``query`` from the document cache, or prepared on the preparing thread.
+
+        A text never seen costs milliseconds of pure Python (up to ~20 ms at
+        the token limit). On the event loop, a few clients sending new texts
+        would hold every other request (and ``/health/live``) behind them; on
+        a thread, the loop gets the interpreter back every few milliseconds
+        (``sys.getswitchinterval()``) and keeps answering. The caches are
+        used on the loop only.
+        """
+        prepared = self.documents.cached(query)
+        if prepared is None:
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(
+                self._preparing, self.documents.prepare_uncached, query
+            )
+            self.documents.remember(query, prepared)
+        return prepared
 
     async def execute_prepared(
         self,

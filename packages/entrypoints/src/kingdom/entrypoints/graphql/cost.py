@@ -53,6 +53,8 @@ from kingdom.services.ports import MAX_PAGE_SIZE
 
 UNPAGED_LIST_SIZE: Final = 5
 """Items assumed in a list without paging arguments (roles, policies: a handful)."""
+MAX_REPORTED_COST: Final = 2**53 - 1
+"""The largest cost an error names: fragment chains can price past any JSON number."""
 
 
 @dataclass(frozen=True)
@@ -172,15 +174,19 @@ class CostLimit(CostValidator):
 
     def leave_operation_definition(self, node: Any, *_: Any) -> None:
         if self.cost > self.maximum_cost:
+            # Integers beyond 2**53 are not numbers to JavaScript, and beyond
+            # 2**64 not even JSON to orjson; past that, "at least" is enough.
+            cost = min(self.cost, MAX_REPORTED_COST)
+            at_least = "" if cost == self.cost else "at least "
             self._report(
                 GraphQLError(
-                    f"The query costs {self.cost}, over the limit of {self.maximum_cost}:"
+                    f"The query costs {at_least}{cost}, over the limit of {self.maximum_cost}:"
                     " ask for fewer items (first/last) or fewer nested lists.",
                     node,
                     extensions={
                         "code": QUERY_TOO_COMPLEX,
                         "limit": self.maximum_cost,
-                        "cost": self.cost,
+                        "cost": cost,
                     },
                 )
             )

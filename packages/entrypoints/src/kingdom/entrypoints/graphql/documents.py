@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -140,18 +140,28 @@ class DocumentPreparer:
 
     def prepare(self, query: str) -> PreparedDocument:
         """``query`` parsed and validated (from the cache if it, or its normalized form, was seen lately)."""
-        prepared = self.cache.get(query)
-        if prepared is not None:
-            return prepared
-        if len(query) > self._max_cached_length:
-            return self._prepare(query)
-        key = normalized(query)
-        prepared = self.normalized_cache.get(key)
+        prepared = self.cached(query)
         if prepared is None:
-            prepared = self._prepare(query)
-            self.normalized_cache.put(key, prepared, weight=len(key))
-        self.cache.put(query, prepared, weight=len(query))
+            prepared = self.prepare_uncached(query)
+            self.remember(query, prepared)
         return prepared
+
+    def cached(self, query: str) -> PreparedDocument | None:
+        """``query`` as prepared lately, found by its text or its normalized text, if it was."""
+        prepared = self.cache.get(query)
+        if prepared is not None or len(query) > self._max_cached_length:
+            return prepared
+        prepared = self.normalized_cache.get(normalized(query))
+        if prepared is not None:
+            self.cache.put(query, prepared, weight=len(query))
+        return prepared
+
+    def remember(self, query: str, prepared: PreparedDocument) -> None:
+        """Cache ``prepared`` under ``query`` and its normalized form (unless too long to keep)."""
+        if len(query) <= self._max_cached_length:
+            key = normalized(query)
+            self.normalized_cache.put(key, prepared, weight=len(key))
+            self.cache.put(query, prepared, weight=len(query))
 
     def variable_errors(
         self,
@@ -180,11 +190,15 @@ class DocumentPreparer:
             self._cost_rule, self.schema, operation, prepared.document, values.coerced
         )
 
-    def _prepare(self, query: str) -> PreparedDocument:
+    def prepare_uncached(self, query: str) -> PreparedDocument:
+        """``query`` parsed and validated; a refused one keeps its errors, not its syntax tree.
+
+        Touches no cache, so it may run on another thread than the caches' users.
+        """
         try:
             document = parse_limited(self._parse, query, self.limits)
         except GraphQLError as error:
-            return PreparedDocument(None, (error,))
+            return PreparedDocument(None, _detached([error]))
         operations = tuple(
             Operation(
                 definition.name.value if definition.name else None,
@@ -198,16 +212,33 @@ class DocumentPreparer:
             for definition in document.definitions
             if isinstance(definition, OperationDefinitionNode)
         )
-        too_wide = selection_errors(document, self.limits.max_selections)
-        if too_wide:
-            return PreparedDocument(None, tuple(too_wide), operations)
-        rules: Collection[type[ASTValidationRule]] = (
-            self._rules if uses_variables else self._rules_with_cost
-        )
-        errors = self._validate(
-            self.schema, document, rules, hide_suggestions=self._hide_suggestions
-        )
-        return PreparedDocument(document, tuple(errors), operations, uses_variables)
+        errors = selection_errors(document, self.limits.max_selections)
+        if not errors:
+            rules: Collection[type[ASTValidationRule]] = (
+                self._rules if uses_variables else self._rules_with_cost
+            )
+            errors = self._validate(
+                self.schema, document, rules, hide_suggestions=self._hide_suggestions
+            )
+        if errors:
+            return PreparedDocument(None, _detached(errors), operations)
+        return PreparedDocument(document, (), operations, uses_variables)
+
+
+def _detached(errors: Iterable[GraphQLError]) -> tuple[GraphQLError, ...]:
+    """``errors`` without their links into the syntax tree and the query text.
+
+    A refusal is cached like a document, and a hostile client sends many: an
+    error's nodes and source would keep a whole tree (a hundred bytes per
+    character of query) alive in the cache, and every full garbage collection
+    walks all of it. The locations clients see are already computed.
+    """
+    for error in errors:
+        error.nodes = None
+        error.source = None
+        error.positions = None
+        error.__traceback__ = error.__context__ = error.__cause__ = None
+    return tuple(errors)
 
 
 # Comments, and runs of separators (whitespace, commas, byte order marks),
