@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import hypothesis_graphql as hg
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
