@@ -1,21 +1,20 @@
 """No account enumeration: a registered and an unknown address get byte-identical answers.
 
-Against a real server with the login throttle raised out of reach, 200 logins
-with a registered address and a wrong password alternate with 200 logins with
-an unknown address, and 200 password-reset requests for each likewise. Every
-answer must be the same bytes apart from request ids, with the same status and
-headers.
+Against a real server with the throttles raised out of reach, logins with a
+registered address and a wrong password alternate with logins with an
+unknown address, and password-reset requests and registrations likewise.
+Every answer must be the same bytes apart from request ids (and, for a
+registration, the fresh id it names), with the same status and headers.
 
-Timing is *reported*, never asserted (a shared CI machine is too noisy for a
-threshold to mean anything): the median of each side and their gap are
-printed, recorded as test properties, and shown in the terminal summary.
+Timing is not compared here: a test on a shared machine cannot tell a real
+gap from noise. ``./pants run benchmarks:enumeration`` measures it; the unit
+tests show the work behind it is the same (a dummy hash verified for an
+unknown login, the same pacing for reset requests and registrations).
 """
 
 from __future__ import annotations
 
 import re
-import statistics
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +25,7 @@ import pytest
 
 from e2e.server import RunningServer, run_server
 
-ATTEMPTS = 200
-WARM_UP = 10
+ATTEMPTS = 3
 PASSWORD = "correct horse battery"
 SETTINGS = {
     "KINGDOM_TOKEN_SIGNING_KEY": "e2e-enumeration-key-0123456789abcdefghijklmnop",
@@ -35,6 +33,7 @@ SETTINGS = {
     # or the two sides would get different answers for a reason under test elsewhere.
     "KINGDOM_LOGIN_ACCOUNT_FREE_FAILURES": "1000000",
     "KINGDOM_LOGIN_ADDRESS_FREE_FAILURES": "1000000",
+    "KINGDOM_REGISTER_ADDRESS_FREE_ATTEMPTS": "1000000",
 }
 LOGIN = """
 mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }
@@ -65,35 +64,15 @@ def answer(response: httpx.Response) -> tuple[int, tuple[tuple[str, str], ...], 
 
 def compare(
     http: httpx.Client, query: str, variables: Callable[[str], dict[str, Any]], emails: list[str]
-) -> tuple[dict[str, set[Any]], dict[str, list[float]]]:
+) -> dict[str, set[Any]]:
     """Send ``query`` for each e-mail in turn, ATTEMPTS times, alternating which goes first."""
     answers: dict[str, set[Any]] = {email: set() for email in emails}
-    seconds: dict[str, list[float]] = {email: [] for email in emails}
-    for attempt in range(WARM_UP + ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         order = emails if attempt % 2 == 0 else emails[::-1]
         for email in order:
-            started = time.perf_counter()
             response = http.post("/graphql", json={"query": query, "variables": variables(email)})
-            elapsed = time.perf_counter() - started
-            if attempt >= WARM_UP:
-                answers[email].add(answer(response))
-                seconds[email].append(elapsed)
-    return answers, seconds
-
-
-def report(
-    record_property: Callable[[str, object], None],
-    what: str,
-    known: list[float],
-    unknown: list[float],
-) -> None:
-    known_ms, unknown_ms = statistics.median(known) * 1000, statistics.median(unknown) * 1000
-    line = (
-        f"{what}: median {known_ms:.2f} ms registered, {unknown_ms:.2f} ms unknown, "
-        f"gap {known_ms - unknown_ms:+.2f} ms over {len(known)} attempts each"
-    )
-    print(line)
-    record_property(f"measured {what}", line)
+            answers[email].add(answer(response))
+    return answers
 
 
 def register(http: httpx.Client) -> str:
@@ -110,12 +89,10 @@ def register(http: httpx.Client) -> str:
     return email
 
 
-def test_login_answers_the_same_for_unknown_and_registered_addresses(
-    http: httpx.Client, record_property: Callable[[str, object], None], backend: dict[str, str]
-) -> None:
+def test_login_answers_the_same_for_unknown_and_registered_addresses(http: httpx.Client) -> None:
     registered, unknown = register(http), f"nobody-{uuid.uuid4().hex[:8]}@example.org"
 
-    answers, seconds = compare(
+    answers = compare(
         http,
         LOGIN,
         lambda email: {"input": {"email": email, "password": "wrong password"}},
@@ -127,35 +104,52 @@ def test_login_answers_the_same_for_unknown_and_registered_addresses(
     [(status, _, body)] = answers[registered]
     assert status == 200
     assert b'"UNAUTHENTICATED"' in body
-    report(
-        record_property,
-        f"login timing [{_name(backend)}]",
-        seconds[registered],
-        seconds[unknown],
-    )
 
 
 def test_password_reset_answers_the_same_for_unknown_and_registered_addresses(
-    http: httpx.Client, record_property: Callable[[str, object], None], backend: dict[str, str]
+    http: httpx.Client,
 ) -> None:
     registered, unknown = register(http), f"nobody-{uuid.uuid4().hex[:8]}@example.org"
 
-    answers, seconds = compare(
-        http, RESET, lambda email: {"input": {"email": email}}, [registered, unknown]
-    )
+    answers = compare(http, RESET, lambda email: {"input": {"email": email}}, [registered, unknown])
 
     assert len(answers[registered]) == 1, answers[registered]
     assert answers[registered] == answers[unknown]
     [(status, _, body)] = answers[registered]
     assert status == 200
     assert body == b'{"data":{"requestPasswordReset":{"accepted":true}}}'
-    report(
-        record_property,
-        f"password reset timing [{_name(backend)}]",
-        seconds[registered],
-        seconds[unknown],
-    )
 
 
-def _name(backend: dict[str, str]) -> str:
-    return "postgres" if backend else "sqlite"
+_USER_ID = re.compile(rb'"userId":"[^"]*"')
+
+
+def test_registration_answers_the_same_for_taken_and_new_addresses(http: httpx.Client) -> None:
+    taken = register(http)
+    new = iter(f"new-{uuid.uuid4().hex[:8]}-{n}@example.org" for n in range(ATTEMPTS))
+    query = "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId } }"
+
+    answers = {
+        kind: {
+            (status, headers, _USER_ID.sub(b'"userId":"-"', body))
+            for status, headers, body in (
+                answer(
+                    http.post(
+                        "/graphql",
+                        json={
+                            "query": query,
+                            "variables": {
+                                "i": {"email": email, "displayName": "Ann", "password": PASSWORD}
+                            },
+                        },
+                    )
+                )
+                for email in emails
+            )
+        }
+        for kind, emails in {"taken": [taken] * ATTEMPTS, "new": list(new)}.items()
+    }
+
+    assert len(answers["taken"]) == 1, answers
+    assert answers["taken"] == answers["new"]
+    [(status, _, body)] = answers["taken"]
+    assert (status, body) == (200, b'{"data":{"registerUser":{"userId":"-"}}}')

@@ -22,12 +22,14 @@ def test_the_limits_come_from_kingdom_login_variables() -> None:
             "KINGDOM_LOGIN_ADDRESS_FREE_FAILURES": "50",
             "KINGDOM_LOGIN_MAX_DELAY_SECONDS": "60",
             "KINGDOM_LOGIN_QUIET_SECONDS": "120",
+            "KINGDOM_REGISTER_ADDRESS_FREE_ATTEMPTS": "7",
         }
     )
 
     assert throttle_policy(settings) == ThrottlePolicy(
         account_free_failures=3,
         address_free_failures=50,
+        register_free_attempts=7,
         max_delay=timedelta(seconds=60),
         quiet_window=timedelta(seconds=120),
     )
@@ -38,6 +40,7 @@ def test_the_limits_come_from_kingdom_login_variables() -> None:
     [
         ("KINGDOM_LOGIN_ACCOUNT_FREE_FAILURES", "-1"),
         ("KINGDOM_LOGIN_ADDRESS_FREE_FAILURES", "many"),
+        ("KINGDOM_REGISTER_ADDRESS_FREE_ATTEMPTS", "-3"),
         ("KINGDOM_LOGIN_MAX_DELAY_SECONDS", "0"),
         ("KINGDOM_LOGIN_MAX_DELAY_SECONDS", "86401"),
         ("KINGDOM_LOGIN_QUIET_SECONDS", "0"),

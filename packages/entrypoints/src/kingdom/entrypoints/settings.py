@@ -99,6 +99,8 @@ class Settings:
     """Failed logins per account (e-mail as typed) before delays start."""
     login_address_free_failures: int = 20
     """Failed logins per client address before delays start."""
+    register_address_free_attempts: int = 20
+    """Registrations per client address (each costs a password hash) before delays start."""
     login_max_delay_seconds: int = 15 * 60
     """Cap of the delay, which starts at 1 s and doubles with each further failure."""
     login_quiet_seconds: int = 15 * 60
@@ -271,6 +273,7 @@ _BOUNDED_INTEGERS: dict[str, tuple[str, int, int, str]] = {
     "password_parallelism": ("PASSWORD_PARALLELISM", DEFAULT_PARALLELISM, 64, _ARGON2_NOTE),
     "login_account_free_failures": ("LOGIN_ACCOUNT_FREE_FAILURES", 0, 1_000_000, ""),
     "login_address_free_failures": ("LOGIN_ADDRESS_FREE_FAILURES", 0, 1_000_000, ""),
+    "register_address_free_attempts": ("REGISTER_ADDRESS_FREE_ATTEMPTS", 0, 1_000_000, ""),
     "login_max_delay_seconds": ("LOGIN_MAX_DELAY_SECONDS", 1, 86_400, ""),
     "login_quiet_seconds": ("LOGIN_QUIET_SECONDS", 1, 86_400, ""),
 }
