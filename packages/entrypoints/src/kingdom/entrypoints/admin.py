@@ -23,6 +23,20 @@ ADMIN_ROLE = "admin"
 EVERYTHING = tuple(Policy.of(resource, Permission.ALL) for resource in (USERS, ROLES, ACCOUNTS))
 
 
+def system_actor() -> Actor:
+    """The operator acting outside any login: no user, every policy.
+
+    Used by the first start and by the admin command line; its commands go
+    through the bus and its rules like anyone else's.
+    """
+    return Actor(None, compile_policies(EVERYTHING))
+
+
+def generate_password() -> str:
+    """A random password to show once (24 URL-safe characters, 144 bits)."""
+    return secrets.token_urlsafe(18)
+
+
 @dataclass(frozen=True)
 class CreatedAdmin:
     email: str
@@ -37,9 +51,8 @@ async def ensure_admin(kingdom: Kingdom, password: str | None) -> CreatedAdmin |
     if existing.edges:
         return None
     generated = password is None
-    password = password or secrets.token_urlsafe(18)
-    # The bootstrap actor exists only for these two commands, before any user does.
-    system = Actor(None, compile_policies(EVERYTHING))
+    password = password or generate_password()
+    system = system_actor()
 
     def meta() -> MessageMeta:
         return new_meta(services.clock, services.ids)

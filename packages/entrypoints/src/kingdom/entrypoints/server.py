@@ -66,6 +66,13 @@ async def _prepare(settings: Settings) -> str:
             + (" (shown once: store it now)" if admin.generated else ""),
             file=sys.stderr,
         )
+    elif settings.admin_password is not None:
+        # Only the first start uses it; changing it later must not fail silently.
+        print(
+            "kingdom: KINGDOM_ADMIN_PASSWORD is ignored: users exist; use "
+            "`./pants run packages/entrypoints:admin -- set-password admin@kingdom.local`",
+            file=sys.stderr,
+        )
     return described
 
 
