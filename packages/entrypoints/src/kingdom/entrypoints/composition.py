@@ -155,10 +155,11 @@ def query_limits(settings: Settings) -> QueryLimits:
 
 
 def throttle_policy(settings: Settings) -> ThrottlePolicy:
-    """The login throttle's limits (``KINGDOM_LOGIN_*``)."""
+    """The login and registration throttle's limits (``KINGDOM_LOGIN_*``, ``KINGDOM_REGISTER_*``)."""
     return ThrottlePolicy(
         account_free_failures=settings.login_account_free_failures,
         address_free_failures=settings.login_address_free_failures,
+        register_free_attempts=settings.register_address_free_attempts,
         max_delay=timedelta(seconds=settings.login_max_delay_seconds),
         quiet_window=timedelta(seconds=settings.login_quiet_seconds),
     )

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kingdom.entrypoints.http import health, jwks
 from kingdom.entrypoints.http.access_log import HEADER, AccessLog, AccessSink, log_record
+from kingdom.entrypoints.http.explorer import explorer_routes
 
 GRAPHQL_PATH = "/graphql"
 
@@ -24,6 +25,7 @@ def create_app(
     public_keys: Mapping[str, Any] | None = None,
     cors_origins: Sequence[str] = (),
     access_sink: AccessSink = log_record,
+    explorer: bool = False,
 ) -> Starlette:
     """The HTTP surface: health probes, and the GraphQL API at ``/graphql`` if given.
 
@@ -40,11 +42,18 @@ def create_app(
 
     ``graphql`` is typically ``kingdom.entrypoints.graphql.create_graphql_app(...)``;
     it answers POST (and GET with the explorer when built with ``debug``) itself.
+
+    ``explorer`` (development only) serves the GraphiQL explorer on
+    ``GET /graphql`` and its files under ``/graphql/explorer/``, all from
+    the server itself (:mod:`.explorer`).
     """
     routes: list[BaseRoute] = [Route("/health/live", health.live, methods=["GET"])]
     if ready is not None:
         routes.append(Route("/health/ready", health.ready(ready), methods=["GET"]))
     if graphql is not None:
+        if explorer:
+            # Ahead of the API's route, which answers every method itself.
+            routes.extend(explorer_routes(GRAPHQL_PATH))
         # A Route, not a Mount: "/graphql" itself, without a redirect to "/graphql/".
         routes.append(Route(GRAPHQL_PATH, graphql))
     if public_keys is not None:
