@@ -31,7 +31,9 @@ POLICIES = (
 )
 
 EXAMPLES: list[Event] = [
-    identity.UserRegistered(meta=META, user_id="u-1", email="ann@example.org", display_name="Ann"),
+    identity.UserRegistered(
+        meta=META, user_id="u-1", email="ann@example.org", display_name="Ann", policies=POLICIES
+    ),
     identity.PasswordChanged(meta=META, user_id="u-1", token_version=3),
     identity.PasswordResetRequested(
         meta=META,
@@ -77,7 +79,20 @@ def test_every_event_round_trips_through_json(event: Event) -> None:
     stored = json.loads(json.dumps(payload))  # what a JSON column gives back
 
     assert decode(event_type, version, stored) == event
-    assert version == 1
+    # UserRegistered gained the new user's policies in version 2.
+    assert version == (2 if isinstance(event, identity.UserRegistered) else 1)
+
+
+def test_a_version_1_registration_decodes_as_one_without_policies() -> None:
+    stored = {
+        "meta": {"message_id": "msg-1", "occurred_at": "2024-05-17T12:30:15.123456+00:00"},
+        "user_id": "u-1",
+        "email": "ann@example.org",
+        "display_name": "Ann",
+    }
+    assert decode("identity.UserRegistered", 1, stored) == identity.UserRegistered(
+        meta=META, user_id="u-1", email="ann@example.org", display_name="Ann"
+    )
 
 
 def test_payloads_are_plain_explicit_json() -> None:
@@ -108,8 +123,8 @@ def test_unknown_types_and_versions_are_refused_by_name() -> None:
     _, _, payload = encode(EXAMPLES[0])
     with pytest.raises(UnknownEvent, match="unknown event type 'identity.Nope'"):
         decode("identity.Nope", 1, payload)
-    with pytest.raises(UnknownEvent, match="no schema version 2"):
-        decode("identity.UserRegistered", 2, payload)
+    with pytest.raises(UnknownEvent, match="no schema version 3"):
+        decode("identity.UserRegistered", 3, payload)
     with pytest.raises(UnknownEvent, match="no schema version 0"):
         decode("identity.UserRegistered", 0, payload)
 

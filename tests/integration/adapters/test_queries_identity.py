@@ -93,9 +93,13 @@ async def test_users_walk_by_email_in_both_directions_under_a_scope(directory: D
         ReadScope.everything(),
         ReadScope(all=False, ids=frozenset(by_email[::4]) | {"not-a-user"}),
         ReadScope(all=False, ids=frozenset(by_email[-1:])),
+        # A user owns itself: an "@own" scope is that user (and the ids, if any).
+        ReadScope.owned_by(by_email[5]),
+        ReadScope(all=False, ids=frozenset(by_email[::7]), owner=by_email[3]),
+        ReadScope.owned_by("not-a-user"),
     ]
     for scope in scopes:
-        expected = [user_id for user_id in by_email if scope.allows(user_id)]
+        expected = [user_id for user_id in by_email if scope.allows(user_id, user_id)]
         for size in (1, 6, 10, USER_COUNT, MAX_PAGE_SIZE):
 
             def list_page(request: PageRequest, scope: ReadScope = scope) -> Awaitable[Page[Any]]:
@@ -139,6 +143,29 @@ async def test_user_batch_lookup_honours_the_scope(directory: Directory) -> None
     assert await queries.by_ids(ReadScope.nothing(), ids) == {}
     assert directory.statements == []  # nothing in scope: nothing to ask the database
     assert set(await queries.by_ids(ReadScope.everything(), ids)) == set(ids)
+
+
+async def test_user_batch_lookup_with_an_owner_finds_that_user(directory: Directory) -> None:
+    queries = SqlUserQueries(directory.database, CODEC)
+    ids = [row["id"] for row in directory.users]
+    found = await queries.by_ids(ReadScope.owned_by(ids[4]), ids)
+    assert set(found) == {ids[4]}
+    assert found[ids[4]].role_codes == tuple(directory.held[ids[4]])
+    both = await queries.by_ids(ReadScope(all=False, ids=frozenset(ids[:1]), owner=ids[4]), ids)
+    assert set(both) == {ids[0], ids[4]}
+
+
+async def test_roles_belong_to_nobody_so_an_owner_scope_reads_none(directory: Directory) -> None:
+    queries = SqlRoleQueries(directory.database, CODEC)
+    codes = sorted(ROLE_CODES)
+    directory.statements.clear()
+    assert await queries.list(ReadScope.owned_by("anyone"), PageRequest.first(10)) == Page.empty()
+    assert await queries.by_ids(ReadScope.owned_by("anyone"), codes) == {}
+    assert directory.statements == []  # nothing can be in scope: nothing asked
+    mixed = ReadScope(all=False, ids=frozenset(codes[:2]), owner="anyone")
+    assert set(await queries.by_ids(mixed, codes)) == set(codes[:2])
+    page = await queries.list(mixed, PageRequest.first(10))
+    assert [role.code for role in page.items] == codes[:2]
 
 
 async def test_roles_walk_by_code_in_both_directions(directory: Directory) -> None:

@@ -105,13 +105,23 @@ def account_scopes(ledger: Ledger) -> list[ReadScope]:
         ReadScope(all=False, ids=frozenset(ids[::3]) | {"no-such-account"}),
         ReadScope(all=False, ids=frozenset({ids[7]})),
         ReadScope(all=False, ids=frozenset({"no-such-account"})),
+        # "@own" grants: an owner's accounts (owner_id = :owner), alone or with ids.
+        *(ReadScope.owned_by(owner) for owner in OWNERS),
+        ReadScope(all=False, ids=frozenset(ids[::5]), owner=OWNERS[1]),
+        ReadScope.owned_by("owns-nothing"),
     ]
+
+
+def owner_of(ledger: Ledger) -> dict[str, str]:
+    return {row["id"]: row["owner_id"] for row in ledger.accounts}
 
 
 async def test_accounts_walk_forward_and_backward_visit_every_row_once(ledger: Ledger) -> None:
     queries = SqlAccountQueries(ledger.database, CODEC)
     for scope in account_scopes(ledger):
-        expected = sorted(row["id"] for row in ledger.accounts if scope.allows(row["id"]))
+        expected = sorted(
+            row["id"] for row in ledger.accounts if scope.allows(row["id"], row["owner_id"])
+        )
         for size in (1, 4, 11, ACCOUNT_COUNT, MAX_PAGE_SIZE):
 
             def list_page(request: PageRequest, scope: ReadScope = scope) -> Awaitable[Page[Any]]:
@@ -240,6 +250,35 @@ async def test_by_ids_returns_only_rows_in_scope(ledger: Ledger) -> None:
     assert await queries.by_ids(ReadScope.everything(), []) == {}
 
 
+async def test_by_ids_with_an_owner_returns_the_owners_rows_and_the_ids_in_scope(
+    ledger: Ledger,
+) -> None:
+    queries = SqlAccountQueries(ledger.database, CODEC)
+    owners = owner_of(ledger)
+    ids = [row["id"] for row in ledger.accounts]
+    scope = ReadScope(all=False, ids=frozenset(ids[:2]), owner=OWNERS[2])
+    asked = [*ids, "no-such-account"]
+
+    found = await queries.by_ids(scope, asked)
+
+    assert set(found) == {i for i in ids if i in ids[:2] or owners[i] == OWNERS[2]}
+    assert set(await queries.by_ids(ReadScope.owned_by("owns-nothing"), asked)) == set()
+
+
+async def test_transfers_by_ids_show_those_touching_an_owners_accounts(ledger: Ledger) -> None:
+    queries = SqlTransferQueries(ledger.database, CODEC)
+    owners = owner_of(ledger)
+    asked = [row["id"] for row in ledger.transfers]
+
+    found = await queries.by_ids(ReadScope.owned_by(OWNERS[0]), asked)
+
+    assert set(found) == {
+        row["id"]
+        for row in ledger.transfers
+        if OWNERS[0] in (owners[row["source_id"]], owners[row["target_id"]])
+    }
+
+
 def test_page_sizes_are_bounded_by_the_page_request() -> None:
     for bad in (0, -1, MAX_PAGE_SIZE + 1, True):
         with pytest.raises(Invalid):
@@ -257,10 +296,15 @@ async def test_a_full_size_page_holds_max_page_size_rows(ledger: Ledger) -> None
 
 def visible_transfers(ledger: Ledger, scope: ReadScope, account: str | None) -> list[str]:
     """The model: newest first, ties by id descending; either side in scope."""
+    owners = owner_of(ledger)
+
+    def visible(account_id: str) -> bool:
+        return scope.allows(account_id, owners[account_id])
+
     rows = [
         row
         for row in ledger.transfers
-        if (scope.allows(row["source_id"]) or scope.allows(row["target_id"]))
+        if (visible(row["source_id"]) or visible(row["target_id"]))
         and (account is None or account in (row["source_id"], row["target_id"]))
     ]
     rows.sort(key=lambda row: (row["occurred_at"], row["id"]), reverse=True)

@@ -439,7 +439,8 @@ def test_only_access_tokens_pass(verifier: JwtTokenVerifier, clock: FakeClock, t
     [
         None,  # missing
         "admin",
-        {"v": 2, "p": {}},
+        {"v": 3, "p": {}},  # a version this code does not know
+        {"v": 1, "p": {"accounts": {"@own": 15}}},  # version 1 had no "@own"
         {"v": 1},
         {"v": 1, "p": {"users": {"*": 999}}},
         {"v": 1, "p": {"users": {"*": "ALL"}}},
@@ -450,6 +451,19 @@ def test_a_bad_policy_claim_is_rejected(
     verifier: JwtTokenVerifier, clock: FakeClock, pol: object
 ) -> None:
     assert "policy" in rejected(verifier, craft(claims_at(clock, pol=pol))).message
+
+
+def test_a_token_issued_before_ownership_existed_still_verifies(
+    verifier: JwtTokenVerifier, clock: FakeClock
+) -> None:
+    # Version 1 of the policy claim (no "@own"): tokens alive at the upgrade stay valid.
+    token = verifier.verify(craft(claims_at(clock, pol={"v": 1, "p": {"users": {"*": 1}}})))
+    assert token.context == compile_policies([Policy.of("users", Permission.READ)])
+
+
+def test_own_grants_travel_in_the_token(issuer: JwtTokenIssuer, verifier: JwtTokenVerifier) -> None:
+    context = compile_policies([Policy.of("accounts", Permission.ALL, "@own")])
+    assert verifier.verify(issuer.issue(USER, context, 0).token).context == context
 
 
 @pytest.mark.parametrize("tv", [None, "1", True, -1, 1.5])

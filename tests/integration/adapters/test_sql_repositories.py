@@ -61,7 +61,7 @@ async def test_users_round_trip_with_policies_and_roles(database_url: str) -> No
         assert (loaded.status, loaded.password_hash, loaded.token_version) == (
             UserStatus.DISABLED,
             "h1",
-            1,
+            4,  # each grant change voids tokens, and so does disabling
         )
         assert type(loaded.status) is UserStatus
         assert loaded.policies == USER_POLICIES
@@ -192,15 +192,16 @@ async def test_holders_of_a_role_are_loaded_with_their_roles_as_tracked_users(
             assert holders[1] is bob
             assert await uow.users.get("u-1") is holders[0]
             assert await uow.users.holders_of_role("ghost") == []
-            holders[0].role_policies_detached("staff")
+            holders[0].role_policies_changed("staff")
             await uow.commit()
 
         async with SqlUnitOfWork(database) as uow:
             stored = {id: await uow.users.get(id) for id in ("u-1", "u-2", "u-3")}
+        # Every role assigned or revoked, and the change of a held role, voids tokens.
         assert {id: user.token_version for id, user in stored.items()} == {
-            "u-1": 1,
-            "u-2": 0,
-            "u-3": 1,  # revoking a role voids tokens too
+            "u-1": 3,
+            "u-2": 1,
+            "u-3": 2,
         }
         assert {id: user.role_codes for id, user in stored.items()} == {
             "u-1": {"staff", "ops"},

@@ -23,7 +23,7 @@ from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.access import Actor, Policy, compile_policies
-from kingdom.domain.identity import RegisterUser, UserStatus
+from kingdom.domain.identity import RegisterUser, StaleAccessToken, UserStatus
 from kingdom.domain.ledger import Deposit, OpenAccount
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
@@ -104,7 +104,7 @@ class Api:
         if state is None or state.status is not UserStatus.ACTIVE:
             raise Unauthenticated("invalid access token: the account is not active")
         if state.token_version != claims.token_version:
-            raise Unauthenticated("invalid access token: it was revoked")
+            raise StaleAccessToken()
         return Actor(claims.user_id, claims.context)
 
     def token_for(self, actor: Actor) -> str:

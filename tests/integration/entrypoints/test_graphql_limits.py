@@ -164,12 +164,18 @@ async def test_production_hides_the_schema_and_the_internals(
         typename = await api.execute("{ __typename }")
         typo = await api.execute("{ viewr { id } }")
         enum_typo = await api.execute(
-            'mutation { createRole(input: {code: "c", name: "n", policies: [{resource: "x",'
+            'mutation { createRole(input: {code: "c", name: "n", policies: [{resource: ACCOUNTS,'
             " actions: [REED]}]}) { roleId } }"
         )
         variable_typo = await api.execute(
             "mutation($i: CreateRoleInput!) { createRole(input: $i) { roleId } }",
-            {"i": {"code": "c", "name": "n", "policies": [{"resource": "x", "actions": ["REED"]}]}},
+            {
+                "i": {
+                    "code": "c",
+                    "name": "n",
+                    "policies": [{"resource": "ACCOUNTS", "actions": ["REED"]}],
+                }
+            },
         )
         explorer = await api.client.get("/graphql", headers={"Accept": "text/html"})
         with caplog.at_level(logging.ERROR, logger="kingdom.entrypoints.graphql"):

@@ -250,7 +250,7 @@ async def test_identity_mutations(api: Api) -> None:
             "input": {
                 "code": "tellers",
                 "name": "Tellers",
-                "policies": [{"resource": "accounts", "actions": ["READ", "UPDATE"]}],
+                "policies": [{"resource": "ACCOUNTS", "actions": ["READ", "UPDATE"]}],
             }
         },
         token=admin,
@@ -263,7 +263,7 @@ async def test_identity_mutations(api: Api) -> None:
         {
             "input": {
                 "subjectId": bob,
-                "policies": [{"resource": "users", "actions": ["READ"], "selectors": ["x"]}],
+                "policies": [{"resource": "USERS", "actions": ["READ"], "selectors": ["x"]}],
             }
         },
         token=admin,
@@ -275,7 +275,7 @@ async def test_identity_mutations(api: Api) -> None:
         {
             "input": {
                 "subjectId": bob,
-                "policies": [{"resource": "users", "actions": ["READ"], "selectors": ["x"]}],
+                "policies": [{"resource": "USERS", "actions": ["READ"], "selectors": ["x"]}],
             }
         },
         token=admin,
@@ -296,13 +296,24 @@ async def test_identity_mutations(api: Api) -> None:
     assert role["createRole"]["role"] == {
         "code": "tellers",
         "name": "Tellers",
-        "policies": [{"resource": "accounts", "actions": ["READ", "UPDATE"], "selectors": ["*"]}],
+        "policies": [{"resource": "ACCOUNTS", "actions": ["READ", "UPDATE"], "selectors": ["*"]}],
     }
+    # Bob holds the new-user defaults ("@own") besides what was attached.
+    defaults = [
+        {
+            "resource": "ACCOUNTS",
+            "actions": ["READ", "CREATE", "UPDATE", "DELETE"],
+            "selectors": ["@own"],
+        },
+        {"resource": "USERS", "actions": ["READ", "UPDATE"], "selectors": ["@own"]},
+    ]
     assert attached["attachPolicies"]["subject"] == {
         "id": bob,
-        "policies": [{"resource": "users", "actions": ["READ"], "selectors": ["x"]}],
+        "policies": [*defaults, {"resource": "USERS", "actions": ["READ"], "selectors": ["x"]}],
     }
-    assert detached["detachPolicies"]["subject"] == {"policies": []}
+    assert detached["detachPolicies"]["subject"] == {
+        "policies": [{"resource": "ACCOUNTS"}, {"resource": "USERS"}]
+    }
     assert assigned["assignRole"]["user"] == {
         "roleCodes": ["tellers"],
         "roles": [{"code": "tellers"}],
@@ -380,7 +391,7 @@ async def test_granting_what_one_does_not_hold_is_forbidden(api: Api) -> None:
         {
             "input": {
                 "subjectId": gid("User", bob),
-                "policies": [{"resource": "accounts", "actions": ["READ"]}],
+                "policies": [{"resource": "ACCOUNTS", "actions": ["READ"]}],
             }
         },
         token=token,
@@ -390,7 +401,7 @@ async def test_granting_what_one_does_not_hold_is_forbidden(api: Api) -> None:
         {
             "input": {
                 "subjectId": gid("Role", "tellers"),
-                "policies": [{"resource": "users", "actions": ["READ"]}],
+                "policies": [{"resource": "USERS", "actions": ["READ"]}],
             }
         },
         token=token,

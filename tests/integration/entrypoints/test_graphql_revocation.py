@@ -1,7 +1,8 @@
 """Credentials that must stop working, over GraphQL on both databases.
 
 Reset codes die with any password change, and reset mails are paced per
-user; a removed grant leaves no token carrying it; a disabled account
+user; any change of grants leaves no token carrying the old ones (the stale
+token is refused with a message saying to refresh); a disabled account
 answers like a wrong password.
 """
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from integration.entrypoints.support import PASSWORD, Api, failures, gid
 from kingdom.adapters.identity.tables import reset_tokens
-from kingdom.domain.access import Permission, Policy
+from kingdom.domain.access import Permission, Policy, compile_policies
+from kingdom.services.identity.new_users import NEW_USER_POLICIES
 from kingdom.services.identity.password_reset import RESET_MAIL_INTERVAL
 from kingdom.services.ports import account_key
 
@@ -39,7 +41,7 @@ mutation($current: String!, $new: String!) {
 READ_ROLES = "{ roles { edges { node { code } } } }"
 SEES_THE_ROLE = {"roles": {"edges": [{"node": {"code": "reader"}}]}}
 SEES_NOTHING: dict[str, Any] = {"roles": {"edges": []}}
-ROLES_READ = {"resource": "roles", "actions": ["READ"]}
+ROLES_READ = {"resource": "ROLES", "actions": ["READ"]}
 
 
 async def login(api: Api, email: str = EMAIL, password: str = PASSWORD) -> dict[str, Any]:
@@ -114,7 +116,7 @@ async def test_a_user_gets_one_reset_mail_per_interval_and_the_same_answer_each_
     assert await reset_codes_stored(api) == 2
 
 
-# Removed grants
+# Changed grants
 
 
 async def attach_to(api: Api, admin: str, subject_id: str) -> None:
@@ -146,17 +148,23 @@ async def administrator(api: Api) -> str:
     return admin
 
 
+async def assert_refused_as_stale(api: Api, token: str) -> None:
+    """The token is refused, and the answer says what to do: refresh."""
+    old = await api.execute(READ_ROLES, token=token)
+    assert old.codes == ["UNAUTHENTICATED"]
+    assert "call refresh" in old.errors[0]["message"]
+
+
 async def assert_refused_then_refreshed_without_the_grant(
     api: Api, session: dict[str, Any]
 ) -> None:
     """The old access token is refused; a refresh works and its token lacks ``roles:READ``."""
-    old = await api.execute(READ_ROLES, token=session["accessToken"])
-    assert old.codes == ["UNAUTHENTICATED"]
+    await assert_refused_as_stale(api, session["accessToken"])
     renewed = (await api.ok(REFRESH, {"t": session["refreshToken"]}))["refresh"]
     assert await api.ok(READ_ROLES, token=renewed["accessToken"]) == SEES_NOTHING
     claims = api.tokens.claims(renewed["accessToken"])
     assert claims is not None
-    assert claims.context.policies() == ()
+    assert claims.context == compile_policies(NEW_USER_POLICIES)  # the defaults, no more
     assert await api.ok("{ viewer { email } }", token=renewed["accessToken"])
 
 
@@ -214,13 +222,59 @@ async def test_detaching_a_policy_from_a_role_refuses_every_holders_tokens(api: 
     assert await api.ok("{ viewer { email } }", token=bystander["accessToken"])
 
 
-async def test_attaching_a_policy_keeps_the_users_tokens(api: Api) -> None:
+async def test_attaching_a_policy_refuses_the_users_tokens_and_a_refresh_carries_it(
+    api: Api,
+) -> None:
+    # Not "not allowed" with a token that predates the grant: refused as
+    # stale, with the way out in the message.
     ann, admin = await api.register(EMAIL), await administrator(api)
     session = await login(api)
+    assert await api.ok(READ_ROLES, token=session["accessToken"]) == SEES_NOTHING
 
     await attach_to(api, admin, gid("User", ann))
 
-    assert await api.ok("{ viewer { email } }", token=session["accessToken"])
+    await assert_refused_as_stale(api, session["accessToken"])
+    renewed = (await api.ok(REFRESH, {"t": session["refreshToken"]}))["refresh"]
+    assert await api.ok(READ_ROLES, token=renewed["accessToken"]) == SEES_THE_ROLE
+
+
+async def test_assigning_a_role_refuses_the_users_tokens_and_a_refresh_carries_it(
+    api: Api,
+) -> None:
+    ann, admin = await api.register(EMAIL), await administrator(api)
+    session = await login(api)
+
+    await api.ok(
+        "mutation($i: AssignRoleInput!) { assignRole(input: $i) { userId } }",
+        {"i": {"userId": gid("User", ann), "roleId": gid("Role", "reader")}},
+        token=admin,
+    )
+
+    await assert_refused_as_stale(api, session["accessToken"])
+    renewed = (await api.ok(REFRESH, {"t": session["refreshToken"]}))["refresh"]
+    assert await api.ok(READ_ROLES, token=renewed["accessToken"]) == SEES_THE_ROLE
+
+
+async def test_attaching_a_policy_to_a_role_refuses_its_holders_tokens(api: Api) -> None:
+    ann, admin = await api.register(EMAIL), await administrator(api)
+    await api.ok(
+        "mutation($i: AssignRoleInput!) { assignRole(input: $i) { userId } }",
+        {"i": {"userId": gid("User", ann), "roleId": gid("Role", "reader")}},
+        token=admin,
+    )
+    session = await login(api)
+    users_read = {"resource": "USERS", "actions": ["READ"]}
+
+    await api.ok(
+        """mutation($input: AttachPoliciesInput!) { attachPolicies(input: $input) { subjectId } }""",
+        {"input": {"subjectId": gid("Role", "reader"), "policies": [users_read]}},
+        token=admin,
+    )
+
+    await assert_refused_as_stale(api, session["accessToken"])
+    renewed = (await api.ok(REFRESH, {"t": session["refreshToken"]}))["refresh"]
+    listed = await api.ok("{ users { totalCount } }", token=renewed["accessToken"])
+    assert listed == {"users": {"totalCount": 1}}
 
 
 # Disabled accounts

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from ariadne import QueryType, make_executable_schema
+from graphql import GraphQLEnumType
 
 from kingdom.domain.access import ReadScope
 from kingdom.domain.shared import Invalid
@@ -14,9 +15,11 @@ from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.directives import DIRECTIVES
 from kingdom.entrypoints.graphql.errors import INTERNAL_MESSAGE, format_error
 from kingdom.entrypoints.graphql.loaders import DataLoader
+from kingdom.entrypoints.graphql.nodes import policy_selector
 from kingdom.entrypoints.graphql.pagination import page_request
 from kingdom.entrypoints.graphql.schema import build_schema
 from kingdom.services.ports import Direction
+from kingdom.services.resources import RESOURCES
 
 
 def test_global_ids_round_trip_and_name_their_type() -> None:
@@ -137,3 +140,33 @@ def test_internal_errors_are_masked() -> None:
 
 def test_read_scope_is_hashable_for_loader_keys() -> None:
     assert {ReadScope.everything(): 1}[ReadScope(all=True)] == 1
+
+
+def test_the_resource_enum_is_the_services_list_of_resources() -> None:
+    # One source of truth: kingdom.services.resources; the SDL file must agree.
+    enum = build_schema().get_type("Resource")
+    assert isinstance(enum, GraphQLEnumType)
+    assert {name: value.value for name, value in enum.values.items()} == {
+        resource.upper(): resource for resource in RESOURCES
+    }
+
+
+def test_a_directive_naming_an_unknown_resource_fails_when_the_schema_is_built() -> None:
+    with pytest.raises(ValueError, match="unknown resource"):
+        make_executable_schema(
+            SDL.replace('"accounts"', '"acounts"') % "input.accountId",
+            QueryType(),
+            directives=DIRECTIVES,
+        )
+
+
+def test_policy_selectors_take_keywords_global_ids_of_the_resource_and_raw_ids() -> None:
+    assert policy_selector("accounts", "*") == "*"
+    assert policy_selector("accounts", "@own") == "@own"
+    assert policy_selector("accounts", global_ids.encode("Account", "a-1")) == "a-1"
+    assert policy_selector("users", global_ids.encode("User", "u-1")) == "u-1"
+    assert policy_selector("roles", "auditor") == "auditor"  # a raw id (a role's code)
+    with pytest.raises(Invalid, match="id of a User; policies on accounts select Account ids"):
+        policy_selector("accounts", global_ids.encode("User", "u-1"))
+    with pytest.raises(Invalid, match="Transfer"):
+        policy_selector("accounts", global_ids.encode("Transfer", "t-1"))

@@ -4,6 +4,7 @@ from typing import Final
 import pytest
 
 from kingdom.domain.access import (
+    OWN_INSTANCES,
     AccessDenied,
     Permission,
     Policy,
@@ -11,6 +12,7 @@ from kingdom.domain.access import (
     ReadScope,
     authorize,
     compile_policies,
+    precheck,
 )
 from kingdom.domain.shared import ErrorCode, Forbidden
 
@@ -113,3 +115,86 @@ def test_read_scope_drops_ids_when_everything_is_readable() -> None:
     assert ReadScope(all=True, ids=frozenset({"x"})) == ReadScope.everything()
     assert ReadScope.everything().allows("anything")
     assert not ReadScope.everything().denied
+
+
+# Ownership: "@own" grants apply to the caller's own instances.
+
+OWNER = compile_policies(
+    [
+        Policy.of("accounts", Permission.ALL, OWN_INSTANCES),
+        Policy.of("accounts", READ, "a9"),
+        Policy.of("users", READ | UPDATE, OWN_INSTANCES),
+    ]
+)
+
+
+def test_own_grants_apply_when_the_caller_owns_the_instance() -> None:
+    assert authorize(OWNER, "accounts", UPDATE, "a1", caller="ada", owner="ada") is True
+    assert authorize(OWNER, "accounts", DELETE, "a1", caller="ada", owner="ada") is True
+    with pytest.raises(AccessDenied):
+        authorize(OWNER, "accounts", UPDATE, "a1", caller="ada", owner="bob")
+    with pytest.raises(AccessDenied):
+        authorize(OWNER, "accounts", UPDATE, "a1", caller="ada")  # owner unknown
+    with pytest.raises(AccessDenied):
+        authorize(OWNER, "accounts", UPDATE, "a1", owner="ada")  # nobody asking
+
+
+def test_creating_needs_everything_or_the_caller_as_the_new_owner() -> None:
+    assert authorize(OWNER, "accounts", CREATE, caller="ada", owner="ada") is True
+    with pytest.raises(AccessDenied):
+        authorize(OWNER, "accounts", CREATE, caller="ada", owner="bob")
+    with pytest.raises(AccessDenied):
+        authorize(OWNER, "accounts", CREATE, caller="ada")
+
+
+def test_a_listing_with_own_reads_includes_the_callers_instances() -> None:
+    scope = authorize(OWNER, "accounts", READ, caller="ada")
+    assert scope == ReadScope(all=False, ids=frozenset({"a9"}), owner="ada")
+    assert scope.allows("a9")
+    assert scope.allows("a1", "ada")
+    assert not scope.allows("a1", "bob")
+    assert not scope.allows("a1")  # owner unknown: not provably in scope
+    # Without a caller nobody owns anything.
+    assert authorize(OWNER, "accounts", READ) == ReadScope(False, frozenset({"a9"}))
+    assert authorize(OWNER, "users", READ, caller="ada") == ReadScope.owned_by("ada")
+    assert authorize(OWNER, "users", READ).denied
+
+
+def test_reading_one_instance_with_own_reads() -> None:
+    # Owner known: exactly that instance, or nothing.
+    assert authorize(OWNER, "accounts", READ, "a1", caller="ada", owner="ada") == ReadScope(
+        False, frozenset({"a1"})
+    )
+    assert authorize(OWNER, "accounts", READ, "a1", caller="ada", owner="bob").denied
+    # Owner unknown: the caller's own instances, to look the id up in.
+    assert authorize(OWNER, "accounts", READ, "a1", caller="ada") == ReadScope.owned_by("ada")
+    assert authorize(OWNER, "accounts", READ, "a9", caller="ada") == ReadScope(
+        False, frozenset({"a9"})
+    )
+
+
+def test_own_names_no_instance_and_a_listing_has_no_owner() -> None:
+    with pytest.raises(ValueError, match="names no instance"):
+        authorize(OWNER, "accounts", UPDATE, OWN_INSTANCES, caller="ada", owner="ada")
+    with pytest.raises(ValueError, match="listing has no owner"):
+        authorize(OWNER, "accounts", READ, caller="ada", owner="ada")
+
+
+def test_precheck_refuses_only_what_no_owner_could_allow() -> None:
+    precheck(OWNER, "accounts", UPDATE, "a1", caller="ada")  # if it is ada's
+    precheck(OWNER, "accounts", CREATE, caller="ada")
+    precheck(CONTEXT, "users", UPDATE, "u1")  # granted outright
+    with pytest.raises(AccessDenied):
+        precheck(OWNER, "accounts", UPDATE, "a1")  # nobody asking owns nothing
+    with pytest.raises(AccessDenied):
+        precheck(OWNER, "roles", UPDATE, "r1", caller="ada")
+    with pytest.raises(ValueError, match="writes"):
+        precheck(OWNER, "accounts", READ, caller="ada")
+
+
+def test_read_scope_with_an_owner() -> None:
+    assert ReadScope(all=True, owner="ada") == ReadScope.everything()
+    assert not ReadScope.owned_by("ada").denied
+    assert hash(ReadScope.owned_by("ada")) == hash(ReadScope(False, frozenset(), "ada"))
+    with pytest.raises(ValueError, match="owner"):
+        ReadScope(all=False, owner="")

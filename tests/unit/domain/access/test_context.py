@@ -5,6 +5,7 @@ import pytest
 
 from kingdom.domain.access import (
     ENCODING_VERSION,
+    OWN_INSTANCES,
     Permission,
     Policy,
     PolicyContext,
@@ -18,6 +19,7 @@ READ, CREATE, UPDATE, DELETE = (
     Permission.UPDATE,
     Permission.DELETE,
 )
+OWN = OWN_INSTANCES
 
 
 def test_compile_merges_duplicates_and_overlaps() -> None:
@@ -28,7 +30,7 @@ def test_compile_merges_duplicates_and_overlaps() -> None:
             Policy.of("accounts", READ, "a1"),
         ]
     )
-    assert context.encode() == {"v": 1, "p": {"accounts": {"a1": 5, "a2": 4}}}
+    assert context.encode() == {"v": 2, "p": {"accounts": {"a1": 5, "a2": 4}}}
 
 
 def test_compile_drops_what_the_wildcard_already_grants() -> None:
@@ -140,7 +142,7 @@ def test_encoding_is_canonical_whatever_the_policy_order() -> None:
     forward = json.dumps(compile_policies(policies).encode())
     backward = json.dumps(compile_policies(reversed(policies)).encode())
     assert (
-        forward == backward == '{"v": 1, "p": {"accounts": {"*": 4}, "users": {"u1": 1, "u2": 1}}}'
+        forward == backward == '{"v": 2, "p": {"accounts": {"*": 4}, "users": {"u1": 1, "u2": 1}}}'
     )
 
 
@@ -150,8 +152,46 @@ def test_decode_round_trips_through_json() -> None:
 
 
 def test_decode_compacts_non_canonical_input() -> None:
-    decoded = PolicyContext.decode({"v": 1, "p": {"users": {"u1": 3, "*": 1}, "roles": {}}})
-    assert decoded.encode() == {"v": 1, "p": {"users": {"*": 1, "u1": 2}}}
+    decoded = PolicyContext.decode({"v": 2, "p": {"users": {"u1": 3, "*": 1}, "roles": {}}})
+    assert decoded.encode() == {"v": 2, "p": {"users": {"*": 1, "u1": 2}}}
+
+
+def test_version_1_still_decodes_and_is_rewritten_as_version_2() -> None:
+    # Tokens issued before ownership existed stay valid until they expire.
+    decoded = PolicyContext.decode({"v": 1, "p": {"users": {"u1": 3, "*": 1}}})
+    assert decoded == compile_policies(
+        [Policy.of("users", READ), Policy.of("users", READ | CREATE, "u1")]
+    )
+    assert decoded.encode()["v"] == ENCODING_VERSION == 2
+
+
+def test_own_grants_encode_under_their_keyword_and_compact_under_everything() -> None:
+    context = compile_policies(
+        [Policy.of("accounts", Permission.ALL, OWN), Policy.of("accounts", READ | CREATE)]
+    )
+    assert context.encode() == {"v": 2, "p": {"accounts": {"*": 3, OWN: 12}}}
+    assert PolicyContext.decode(context.encode()) == context
+
+
+def test_permissions_for_adds_own_grants_only_for_owned_instances() -> None:
+    context = compile_policies(
+        [Policy.of("accounts", UPDATE | DELETE, OWN), Policy.of("accounts", READ, "a1")]
+    )
+    assert context.permissions_for("accounts", "a1") == READ
+    assert context.permissions_for("accounts", "a1", owned=True) == READ | UPDATE | DELETE
+    assert context.permissions_for("accounts", owned=True) == UPDATE | DELETE
+    assert context.permissions_for("accounts", OWN) == UPDATE | DELETE
+    assert context.instances_with("accounts", READ) == {"a1"}  # "@own" is not an id
+
+
+def test_own_is_covered_by_own_or_everything_but_covers_no_id() -> None:
+    own = compile_policies([Policy.of("accounts", READ | UPDATE, OWN)])
+    everything = compile_policies([Policy.of("accounts", READ | UPDATE)])
+    assert own.covers(Policy.of("accounts", READ, OWN))
+    assert everything.covers(Policy.of("accounts", READ, OWN))
+    assert not own.covers(Policy.of("accounts", READ, "a1"))
+    assert not own.covers(Policy.of("accounts", READ))
+    assert not own.covers(Policy.of("accounts", DELETE, OWN))
 
 
 def test_a_token_sized_context_stays_under_a_kilobyte() -> None:
@@ -178,7 +218,7 @@ def test_a_token_sized_context_stays_under_a_kilobyte() -> None:
         ({}, "mapping"),
         ({"v": 1}, "mapping"),
         ({"v": 1, "p": {}, "x": 0}, "mapping"),
-        ({"v": 2, "p": {}}, "version"),
+        ({"v": 3, "p": {}}, "version"),
         ({"v": 0, "p": {}}, "version"),
         ({"v": "1", "p": {}}, "version"),
         ({"v": True, "p": {}}, "version"),
@@ -197,6 +237,9 @@ def test_a_token_sized_context_stays_under_a_kilobyte() -> None:
         ({"v": 1, "p": {"users": {"": 1}}}, "selector"),
         ({"v": 1, "p": {"users": {"a b": 1}}}, "selector"),
         ({"v": 1, "p": {"users": {7: 1}}}, "selector"),
+        # Version 1 had no ownership: "@own" there is no id, and no keyword either.
+        ({"v": 1, "p": {"users": {"@own": 1}}}, "version 2"),
+        ({"v": 2, "p": {"users": {"@mine": 1}}}, "keyword"),
     ],
 )
 def test_decode_refuses_malformed_input_with_invalid(data: object, reason: str) -> None:

@@ -92,3 +92,9 @@ def test_a_policy_needs_a_selector() -> None:
 def test_selectors_must_be_a_set_not_a_string_or_list(selectors: object) -> None:
     with pytest.raises(Invalid, match="set of strings"):
         Policy("users", READ, selectors)  # type: ignore[arg-type]
+
+
+def test_own_is_a_selector_and_other_keywords_are_refused() -> None:
+    assert Policy.of("accounts", READ, "@own").selectors == {"@own"}
+    with pytest.raises(Invalid, match="keyword"):
+        Policy.of("accounts", READ, "@mine")

@@ -2,7 +2,9 @@
 
 The reference evaluator below reads the raw policy list directly, with no
 merging or compaction, so it is obviously right; the compiled context must
-make the same decision for every resource, selector and action.
+make the same decision for every resource, selector, action, caller and
+instance owner. Ownership is probed with a caller ``"me"`` (or nobody) and
+instances owned by the caller, by someone else, or by an owner not known.
 """
 
 import json
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kingdom.domain.access import (
+    OWN_INSTANCES,
     AccessDenied,
     Permission,
     Policy,
@@ -18,42 +21,77 @@ from kingdom.domain.access import (
     ReadScope,
     authorize,
     compile_policies,
+    precheck,
 )
 from kingdom.domain.shared import Invalid
 
 RESOURCES = ["accounts", "users", "roles"]
 IDS = ["a", "b", "c", "d"]
 ACTIONS = [Permission.READ, Permission.CREATE, Permission.UPDATE, Permission.DELETE]
+WRITES = ACTIONS[1:]
+ME, THEM = "me", "them"
 # Probe a resource and an id that no policy mentions as well, and "every instance".
 PROBE_RESOURCES = [*RESOURCES, "unknown"]
 PROBE_SELECTORS: list[str | None] = [None, "*", *IDS, "zzz"]
+PROBE_CALLERS: list[str | None] = [ME, None]
+PROBE_OWNERS: list[str | None] = [None, ME, THEM]
 
 flags = st.integers(min_value=1, max_value=15).map(Permission)
 policies = st.builds(
     Policy,
     resource=st.sampled_from(RESOURCES),
     permissions=flags,
-    selectors=st.frozensets(st.sampled_from(["*", *IDS]), min_size=1),
+    selectors=st.frozensets(st.sampled_from(["*", OWN_INSTANCES, *IDS]), min_size=1),
 )
 policy_lists = st.lists(policies, max_size=12)
 
 
 def naive_allows(
-    policies: list[Policy], resource: str, action: Permission, selector: str | None
+    policies: list[Policy],
+    resource: str,
+    action: Permission,
+    selector: str | None,
+    caller: str | None = None,
+    owner: str | None = None,
 ) -> bool:
-    """Some policy grants ``action`` on the instance, or on every instance."""
+    """Some policy grants ``action`` on every instance, on this one, or on the caller's own."""
+    instance = selector not in (None, "*")
+    mine = caller is not None and owner == caller
     return any(
         p.resource == resource
         and action in p.permissions
-        and ("*" in p.selectors or (selector not in (None, "*") and selector in p.selectors))
+        and (
+            "*" in p.selectors
+            or (instance and selector in p.selectors)
+            or (mine and OWN_INSTANCES in p.selectors)
+        )
         for p in policies
     )
 
 
-def naive_read_scope(policies: list[Policy], resource: str, selector: str | None) -> ReadScope:
+def naive_own_reads(policies: list[Policy], resource: str) -> bool:
+    return any(
+        p.resource == resource
+        and Permission.READ in p.permissions
+        and ("*" in p.selectors or OWN_INSTANCES in p.selectors)
+        for p in policies
+    )
+
+
+def naive_read_scope(
+    policies: list[Policy],
+    resource: str,
+    selector: str | None,
+    caller: str | None = None,
+    owner: str | None = None,
+) -> ReadScope:
+    reader = caller if naive_own_reads(policies, resource) else None
     if selector is not None and selector != "*":
-        allowed = naive_allows(policies, resource, Permission.READ, selector)
-        return ReadScope(all=False, ids=frozenset({selector} if allowed else ()))
+        if naive_allows(policies, resource, Permission.READ, selector, caller, owner):
+            return ReadScope(all=False, ids=frozenset({selector}))
+        if owner is None and reader is not None:
+            return ReadScope.owned_by(reader)
+        return ReadScope.nothing()
     if naive_allows(policies, resource, Permission.READ, None):
         return ReadScope.everything()
     return ReadScope(
@@ -63,42 +101,92 @@ def naive_read_scope(policies: list[Policy], resource: str, selector: str | None
             for p in policies
             if p.resource == resource and Permission.READ in p.permissions
             for s in p.selectors
+            if s not in ("*", OWN_INSTANCES)
         ),
+        owner=reader,
     )
 
 
 def decision(
-    context: PolicyContext, resource: str, action: Permission, selector: str | None
+    context: PolicyContext,
+    resource: str,
+    action: Permission,
+    selector: str | None,
+    caller: str | None = None,
+    owner: str | None = None,
 ) -> ReadScope | bool:
     if action is Permission.READ:
-        return authorize(context, resource, action, selector)
+        return authorize(context, resource, action, selector, caller=caller, owner=owner)
     try:
-        return authorize(context, resource, action, selector)
+        return authorize(context, resource, action, selector, caller=caller, owner=owner)
     except AccessDenied:
         return False
 
 
-def all_decisions(context: PolicyContext) -> dict[tuple[str, Permission, str | None], object]:
-    return {
-        (r, a, s): decision(context, r, a, s)
+def probes() -> list[tuple[str, Permission, str | None, str | None, str | None]]:
+    """Every (resource, action, selector, caller, owner) worth asking about."""
+    return [
+        (r, a, s, c, o)
         for r in PROBE_RESOURCES
         for a in ACTIONS
         for s in PROBE_SELECTORS
-    }
+        for c in PROBE_CALLERS
+        for o in PROBE_OWNERS
+        # A listing has no owner (authorize refuses to be asked).
+        if not (a is Permission.READ and s in (None, "*") and o is not None)
+    ]
+
+
+def all_decisions(context: PolicyContext) -> dict[tuple[object, ...], object]:
+    return {probe: decision(context, *probe) for probe in probes()}
 
 
 @given(policy_lists)
 def test_compiled_decisions_match_the_naive_reference(raw: list[Policy]) -> None:
     context = compile_policies(raw)
+    for resource, action, selector, caller, owner in probes():
+        got = decision(context, resource, action, selector, caller, owner)
+        if action is Permission.READ:
+            expected: object = naive_read_scope(raw, resource, selector, caller, owner)
+        else:
+            expected = naive_allows(raw, resource, action, selector, caller, owner)
+        assert got == expected, (resource, action, selector, caller, owner)
+
+
+@given(policy_lists)
+def test_a_listing_shows_exactly_the_instances_the_reference_lets_the_caller_read(
+    raw: list[Policy],
+) -> None:
+    # Every instance (an id with an owner) a listing's scope lets through,
+    # judged as a query would: by id, or by owner_id = scope.owner.
+    context = compile_policies(raw)
     for resource in PROBE_RESOURCES:
-        for selector in PROBE_SELECTORS:
-            assert decision(context, resource, Permission.READ, selector) == naive_read_scope(
-                raw, resource, selector
-            )
-            for action in ACTIONS[1:]:
-                assert decision(context, resource, action, selector) == naive_allows(
-                    raw, resource, action, selector
-                )
+        for caller in PROBE_CALLERS:
+            scope = authorize(context, resource, Permission.READ, caller=caller)
+            for instance in [*IDS, "zzz"]:
+                for owner in (ME, THEM):
+                    assert scope.allows(instance, owner) == naive_allows(
+                        raw, resource, Permission.READ, instance, caller, owner
+                    ), (resource, caller, instance, owner)
+
+
+@given(policy_lists)
+def test_precheck_refuses_exactly_what_no_owner_could_allow(raw: list[Policy]) -> None:
+    context = compile_policies(raw)
+    for resource in PROBE_RESOURCES:
+        for action in WRITES:
+            for selector in PROBE_SELECTORS:
+                for caller in PROBE_CALLERS:
+                    possible = any(
+                        naive_allows(raw, resource, action, selector, caller, owner)
+                        for owner in PROBE_OWNERS
+                    )
+                    try:
+                        precheck(context, resource, action, selector, caller=caller)
+                        passed = True
+                    except AccessDenied:
+                        passed = False
+                    assert passed == possible, (resource, action, selector, caller)
 
 
 @given(policy_lists)
@@ -106,11 +194,12 @@ def test_permissions_for_is_the_union_of_matching_grants(raw: list[Policy]) -> N
     context = compile_policies(raw)
     for resource in PROBE_RESOURCES:
         for selector in PROBE_SELECTORS:
-            expected = Permission.NONE
-            for action in ACTIONS:
-                if naive_allows(raw, resource, action, selector):
-                    expected |= action
-            assert context.permissions_for(resource, selector) == expected
+            for owned in (False, True):
+                expected = Permission.NONE
+                for action in ACTIONS:
+                    if naive_allows(raw, resource, action, selector, ME, ME if owned else THEM):
+                        expected |= action
+                assert context.permissions_for(resource, selector, owned=owned) == expected
 
 
 @given(st.data(), policy_lists)
@@ -152,6 +241,12 @@ def test_a_context_covers_every_policy_it_was_compiled_from(raw: list[Policy]) -
     assert all(context.covers(policy) for policy in context.policies())
 
 
+def visible(scope: ReadScope, selector: object) -> set[tuple[str, str]]:
+    """The (instance, owner) pairs a read lets through (of the selected instance, if any)."""
+    instances = [*IDS, "zzz"] if selector in (None, "*") else [str(selector)]
+    return {(i, o) for i in instances for o in (ME, THEM) if scope.allows(i, o)}
+
+
 @given(policy_lists, policy_lists)
 def test_granting_more_never_removes_access(base: list[Policy], extra: list[Policy]) -> None:
     before = all_decisions(compile_policies(base))
@@ -160,7 +255,7 @@ def test_granting_more_never_removes_access(base: list[Policy], extra: list[Poli
         now = after[key]
         if isinstance(was, ReadScope):
             assert isinstance(now, ReadScope)
-            assert now.all or (not was.all and was.ids <= now.ids)
+            assert visible(was, key[2]) <= visible(now, key[2])
         elif was:
             assert now is True
 
@@ -184,10 +279,12 @@ json_values = st.recursive(
 )
 near_valid = st.fixed_dictionaries(
     {
-        "v": st.sampled_from([1, 1, 1, 2, True, "1", None]),
+        "v": st.sampled_from([1, 1, 2, 2, 3, True, "1", None]),
         "p": st.dictionaries(
             st.sampled_from([*RESOURCES, "", "Bad"]) | st.text(max_size=4),
-            st.dictionaries(st.sampled_from(["*", *IDS, "", " "]), json_values, max_size=3)
+            st.dictionaries(
+                st.sampled_from(["*", OWN_INSTANCES, "@x", *IDS, "", " "]), json_values, max_size=3
+            )
             | json_values,
             max_size=3,
         ),

@@ -102,7 +102,12 @@ def test_register_creates_an_active_user_and_records_it() -> None:
     ],
 )
 def test_register_refuses_invalid_input(overrides: dict[str, str]) -> None:
-    fields = {"id": "u-1", "email": "a@b.co", "display_name": "Ann", "password_hash": "h"}
+    fields: dict[str, Any] = {
+        "id": "u-1",
+        "email": "a@b.co",
+        "display_name": "Ann",
+        "password_hash": "h",
+    }
     with pytest.raises(Invalid):
         User.register(**(fields | overrides), meta=meta())
 
@@ -364,41 +369,73 @@ def test_effective_policies_are_exactly_the_union(
     assert user.effective_policies(roles) == own | held
 
 
-# -- taking grants away voids tokens ------------------------------------------
+# -- every grant change voids tokens -----------------------------------------
 
 
-def test_granting_keeps_tokens_and_taking_away_voids_them() -> None:
+def test_every_grant_change_voids_the_users_tokens() -> None:
+    # Added grants too: the client is told its token is stale and refreshes,
+    # instead of being refused with a token that predates the grant.
     user = registered()
     user.assign_role(role("ops"), meta(1))
-    user.attach_policies([READ_USERS], meta(2))
-    assert user.token_version == 0  # a token carrying less than the user has is harmless
-
-    user.detach_policies([READ_USERS], meta(3))
     assert user.token_version == 1
-    user.revoke_role("ops", meta(4))
+    user.attach_policies([READ_USERS], meta(2))
     assert user.token_version == 2
+    user.detach_policies([READ_USERS], meta(3))
+    assert user.token_version == 3
+    user.revoke_role("ops", meta(4))
+    assert user.token_version == 4
 
 
-def test_a_held_role_losing_policies_voids_the_users_tokens_and_records_nothing() -> None:
+def test_a_refused_grant_change_keeps_the_tokens() -> None:
+    user = registered()
+    user.assign_role(role("ops"), meta(1))
+    with pytest.raises(Conflict):
+        user.assign_role(role("ops"), meta(2))
+    assert user.token_version == 1
+
+
+def test_a_held_role_changing_policies_voids_the_users_tokens_and_records_nothing() -> None:
     user = registered()
     user.assign_role(role("ops"), meta(1))
     user.pull_events()
 
-    user.role_policies_detached("ops")
+    user.role_policies_changed("ops")
 
-    assert user.token_version == 1
+    assert user.token_version == 2
     assert user.role_codes == {"ops"}
-    assert user.pull_events() == []  # the role records what it lost
+    assert user.pull_events() == []  # the role records what it gained or lost
 
 
-def test_a_role_the_user_does_not_hold_losing_policies_changes_nothing() -> None:
+def test_a_role_the_user_does_not_hold_changing_policies_changes_nothing() -> None:
     user = registered()
     user.assign_role(role("ops"), meta(1))
     before = snapshot(user)
 
-    user.role_policies_detached("auditor")
+    user.role_policies_changed("auditor")
 
     assert snapshot(user) == before
+
+
+def test_registering_with_default_policies_holds_them_and_says_so() -> None:
+    user = User.register(
+        id="u-9",
+        email="new@example.org",
+        display_name="New",
+        password_hash="h",
+        meta=meta(1),
+        policies=[READ_USERS, OWN_ACC],
+    )
+    assert user.policies == {OWN_ACC, READ_USERS}
+    assert user.token_version == 0
+    assert user.pull_events() == [
+        UserRegistered(
+            meta=meta(1),
+            user_id="u-9",
+            email="new@example.org",
+            display_name="New",
+            policies=(OWN_ACC, READ_USERS),  # sorted: accounts before users
+        )
+    ]
 
 
 # -- disable ------------------------------------------------------------------

@@ -243,7 +243,7 @@ async def test_holders_of_a_role_are_tracked_users_as_they_are_in_memory():
         assert holders[1] is bob
         assert await uow.users.get("u-1") is holders[0]
         assert await uow.users.holders_of_role("ghost") == []
-        holders[0].role_policies_detached("staff")
+        holders[0].role_policies_changed("staff")
         await uow.commit()
     assert store.users["u-1"].token_version == 1
 

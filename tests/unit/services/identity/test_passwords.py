@@ -39,6 +39,19 @@ async def test_the_wrong_current_password_changes_nothing():
     assert app.store.users[ann].token_version == 0
 
 
+async def test_a_missing_current_password_is_bad_input_not_a_failed_proof():
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    command = ChangePassword(
+        meta=app.meta(), actor=actor(user_id=ann), user_id=ann, new_password="battery staple"
+    )
+
+    with pytest.raises(Invalid, match="current password is required"):
+        await app.bus.handle(command)
+    assert app.store.users[ann].token_version == 0
+    assert app.hasher.calls["verify"] == 0
+
+
 async def test_with_users_update_on_someone_you_set_their_password_without_the_current_one():
     app = FakeApp()
     ann = await app.register("ann@example.org")

@@ -20,7 +20,8 @@ READ_USERS = Policy.of("users", Permission.READ)
 
 
 async def arrange() -> tuple[FakeApp, str]:
-    app = FakeApp()
+    # Newcomers start with no grants here, so a user holds exactly what a test attaches.
+    app = FakeApp(settings={"new_user_policies": ()})
     ann = await app.register("ann@example.org")
     app.store.put(Role(code="reader", name="Reader"))
     return app, ann
@@ -96,13 +97,28 @@ async def test_missing_subjects_and_policies_and_duplicates():
         await app.bus.handle(attach(app, superuser(), "user", ann))
 
 
-# Taking policies away takes effect at once; giving them does not void anything.
+# Every change of policies takes effect at once: the tokens are void, a refresh renews them.
+
+
+async def test_attaching_to_a_user_voids_its_tokens_and_a_refresh_carries_the_policy():
+    app, ann = await arrange()
+    issued = await app.login("ann@example.org")
+
+    await app.bus.handle(attach(app, superuser(), "user", ann))
+
+    old = app.tokens.claims(issued.token)
+    assert old is not None
+    assert old.context == compile_policies([])
+    assert app.store.users[ann].token_version == old.token_version + 1
+    renewed = app.tokens.claims((await app.refresh(issued.refresh_token)).token)
+    assert renewed is not None
+    assert renewed.token_version == app.store.users[ann].token_version
+    assert renewed.context == compile_policies([READ_ACCOUNTS])
 
 
 async def test_detaching_from_a_user_voids_its_tokens_and_a_refresh_drops_the_policy():
     app, ann = await arrange()
     await app.bus.handle(attach(app, superuser(), "user", ann))
-    assert app.store.users[ann].token_version == 0  # attaching voids nothing
     issued = await app.login("ann@example.org")
 
     await app.bus.handle(detach(app, superuser(), "user", ann))
@@ -115,6 +131,33 @@ async def test_detaching_from_a_user_voids_its_tokens_and_a_refresh_drops_the_po
     assert renewed is not None
     assert renewed.token_version == app.store.users[ann].token_version
     assert renewed.context == compile_policies([])
+
+
+async def test_attaching_to_a_role_voids_the_tokens_of_its_holders_only():
+    app, ann = await arrange()
+    bob = await app.register("bob@example.org")
+    for holder in (ann,):
+        app.store.users[holder].role_codes = {"reader"}
+
+    await app.bus.handle(attach(app, superuser(), "role", "reader"))
+
+    versions = {id: app.store.users[id].token_version for id in (ann, bob)}
+    assert versions == {ann: 1, bob: 0}
+
+
+async def test_a_user_may_manage_its_own_grants_with_own_users_update_but_not_escalate():
+    app, ann = await arrange()
+    me = actor(Policy.of("users", Permission.UPDATE, "@own"), READ_ACCOUNTS, user_id=ann)
+    bob = await app.register("bob@example.org")
+
+    await app.bus.handle(attach(app, me, "user", ann))
+    with pytest.raises(Forbidden):
+        await app.bus.handle(attach(app, me, "user", bob))  # not its own
+    with pytest.raises(Forbidden):
+        await app.bus.handle(attach(app, me, "role", "reader"))  # roles are nobody's
+
+    assert app.store.users[ann].policies == {READ_ACCOUNTS}
+    assert app.store.users[bob].policies == set()
 
 
 async def test_detaching_from_a_role_voids_the_tokens_of_its_holders_only():

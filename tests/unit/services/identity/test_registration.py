@@ -5,10 +5,12 @@ from datetime import timedelta
 
 import pytest
 
+from kingdom.domain.access import AccessDenied, Actor, Permission, ReadScope, authorize
 from kingdom.domain.identity import RegisterUser, User, UserRegistered, UserStatus
 from kingdom.domain.shared import Invalid, RateLimited
 from kingdom.services.fakes import FakeApp, FakeLoginThrottle
 from kingdom.services.fakes.repositories import state
+from kingdom.services.identity.new_users import NEW_USER_POLICIES
 from kingdom.services.identity.pacing import LatencyMimic
 from kingdom.services.ports import ThrottlePolicy, address_key, registration_key
 
@@ -31,10 +33,36 @@ async def test_registering_creates_an_active_user_with_a_hashed_password():
     assert user.status is UserStatus.ACTIVE
     assert await app.hasher.verify(user.password_hash, "correct horse")
     assert "correct horse" not in user.password_hash
-    assert (user.role_codes, user.policies) == (set(), set())
+    assert (user.role_codes, user.policies) == (set(), set(NEW_USER_POLICIES))
     [event] = app.publisher.published
     assert isinstance(event, UserRegistered)
     assert (event.user_id, event.email) == (user_id, "ann@example.org")
+    assert set(event.policies) == set(NEW_USER_POLICIES)
+
+
+async def test_new_users_start_with_their_own_accounts_and_their_own_user():
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    bob = await app.register("bob@example.org")
+    context = app.tokens.claims((await app.login("ann@example.org")).token).context  # type: ignore[union-attr]
+    me = Actor(ann, context)
+
+    assert authorize(context, "accounts", Permission.CREATE, caller=ann, owner=ann) is True
+    assert authorize(context, "accounts", Permission.UPDATE, "a1", caller=ann, owner=ann) is True
+    assert authorize(context, "users", Permission.READ, caller=ann) == ReadScope.owned_by(ann)
+    with pytest.raises(AccessDenied):
+        authorize(context, "accounts", Permission.CREATE, caller=ann, owner=bob)
+    with pytest.raises(AccessDenied):
+        authorize(context, "accounts", Permission.UPDATE, "a1", caller=ann, owner=bob)
+    with pytest.raises(AccessDenied):
+        authorize(context, "users", Permission.DELETE, ann, caller=ann, owner=ann)
+    assert authorize(context, "roles", Permission.READ, caller=me.user_id).denied
+
+
+async def test_the_defaults_are_a_dependency_an_operator_can_empty():
+    app = FakeApp(settings={"new_user_policies": ()})
+    ann = await app.register("ann@example.org")
+    assert app.store.users[ann].policies == set()
 
 
 async def test_a_taken_address_gets_the_same_answer_and_nothing_is_written():

@@ -68,7 +68,8 @@ async def test_a_malformed_role_code_is_invalid():
 
 
 async def arrange_user_and_role() -> tuple[FakeApp, str]:
-    app = FakeApp()
+    # Newcomers start with no grants here, so a user holds exactly what its roles give.
+    app = FakeApp(settings={"new_user_policies": ()})
     ann = await app.register("ann@example.org")
     app.store.put(Role(code="reader", name="Reader", policies=[READ_ACCOUNTS]))
     return app, ann
@@ -177,9 +178,29 @@ async def test_revoking_a_role_voids_the_users_tokens_and_a_refresh_drops_the_ro
     assert new.context == compile_policies([])
 
 
-async def test_assigning_a_role_voids_no_tokens():
+async def test_assigning_a_role_voids_the_users_tokens_and_a_refresh_carries_the_role():
     app, ann = await arrange_user_and_role()
+    issued = await app.login("ann@example.org")
 
     await app.bus.handle(assign(app, superuser(), ann))
 
-    assert app.store.users[ann].token_version == 0
+    old = app.tokens.claims(issued.token)
+    assert old is not None
+    assert app.store.users[ann].token_version == old.token_version + 1
+    new = app.tokens.claims((await app.refresh(issued.refresh_token)).token)
+    assert new is not None
+    assert new.token_version == app.store.users[ann].token_version
+    assert new.context == compile_policies([READ_ACCOUNTS])
+
+
+async def test_a_user_may_give_itself_a_role_it_already_holds_the_policies_of():
+    app, ann = await arrange_user_and_role()
+    own = Policy.of("users", Permission.UPDATE, "@own")
+
+    with pytest.raises(PrivilegeEscalation):
+        await app.bus.handle(assign(app, actor(own, user_id=ann), ann))
+    with pytest.raises(Forbidden):
+        await app.bus.handle(assign(app, actor(own, READ_ACCOUNTS, user_id="bob"), ann))
+    await app.bus.handle(assign(app, actor(own, READ_ACCOUNTS, user_id=ann), ann))
+
+    assert app.store.users[ann].role_codes == {"reader"}

@@ -21,6 +21,7 @@ from kingdom.domain.identity import (
 )
 from kingdom.domain.shared import Event, Unauthenticated
 from kingdom.services.fakes import FakeApp, FakeUnitOfWork, actor, superuser
+from kingdom.services.identity.new_users import NEW_USER_POLICIES
 from kingdom.services.identity.refresh import RefreshTokenReused
 from kingdom.services.identity.sessions import (
     MAX_REFRESH_TOKEN_LENGTH,
@@ -127,7 +128,7 @@ async def test_a_refresh_carries_the_users_current_policies_and_token_version():
 
     claims = app.tokens.claims(renewed.token)
     assert claims is not None
-    assert claims.context == compile_policies([reader])
+    assert claims.context == compile_policies([reader, *NEW_USER_POLICIES])
     assert claims.token_version == 7
 
 

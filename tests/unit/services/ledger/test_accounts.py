@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Self
+
 import pytest
 
 from kingdom.domain.access import Actor, Permission, Policy
@@ -18,6 +20,8 @@ from kingdom.domain.ledger import (
 )
 from kingdom.domain.shared import Conflict, Forbidden, Invalid, NotFound
 from kingdom.services.fakes import FakeApp, actor, superuser
+from kingdom.services.fakes.unit_of_work import FakeUnitOfWork
+from kingdom.services.ledger.accounts import deposit
 from kingdom.services.ports import ConcurrencyConflict
 from kingdom.services.versions import StaleVersion
 
@@ -186,3 +190,81 @@ async def test_a_transient_conflict_is_retried_by_the_bus_then_surfaces():
             Deposit(meta=app.meta(), actor=superuser(), account_id=account_id, amount=1)
         )
     assert app.store.accounts[account_id].balance == 1
+
+
+# Ownership: "@own" grants reach the caller's own accounts only.
+
+OWN_ACCOUNTS = Policy.of("accounts", Permission.ALL, "@own")
+
+
+async def test_an_owner_opens_and_uses_its_own_accounts_with_own_grants():
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    me = actor(OWN_ACCOUNTS, user_id=ann)
+
+    account_id = await open_for(app, ann, me)
+    await app.bus.handle(Deposit(meta=app.meta(), actor=me, account_id=account_id, amount=500))
+    await app.bus.handle(Withdraw(meta=app.meta(), actor=me, account_id=account_id, amount=500))
+    await app.bus.handle(CloseAccount(meta=app.meta(), actor=me, account_id=account_id))
+
+    account = app.store.accounts[account_id]
+    assert (account.owner_id, account.balance, account.status) == (ann, 0, AccountStatus.CLOSED)
+
+
+async def test_own_grants_open_no_account_for_someone_else():
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+    bob = await app.register("bob@example.org")
+
+    with pytest.raises(Forbidden):
+        await open_for(app, bob, actor(OWN_ACCOUNTS, user_id=ann))
+    assert app.store.accounts == {}
+
+
+@pytest.mark.parametrize("command", [Deposit, Withdraw])
+async def test_own_grants_do_not_reach_someone_elses_account(command):
+    app, account_id = await arrange(balance=100)  # ann's
+    bob = await app.register("bob@example.org")
+    before = app.store.accounts[account_id].version
+
+    with pytest.raises(Forbidden):
+        await app.bus.handle(
+            command(
+                meta=app.meta(),
+                actor=actor(OWN_ACCOUNTS, user_id=bob),
+                account_id=account_id,
+                amount=10,
+            )
+        )
+    assert app.store.accounts[account_id].version == before
+
+
+async def test_a_missing_account_is_forbidden_to_an_owner_and_not_found_to_an_administrator():
+    # Otherwise "@own" (which every user holds) would tell which account ids exist.
+    app = FakeApp()
+    ann = await app.register("ann@example.org")
+
+    with pytest.raises(Forbidden):
+        await app.bus.handle(
+            Deposit(
+                meta=app.meta(), actor=actor(OWN_ACCOUNTS, user_id=ann), account_id="x", amount=1
+            )
+        )
+    with pytest.raises(NotFound):
+        await app.bus.handle(Deposit(meta=app.meta(), actor=superuser(), account_id="x", amount=1))
+
+
+class NeverOpened(FakeUnitOfWork):
+    """A unit of work that fails the test if a handler opens it."""
+
+    async def __aenter__(self) -> Self:
+        raise AssertionError("the unit of work was opened")
+
+
+async def test_a_caller_no_owner_could_allow_is_refused_before_any_unit_of_work():
+    app, account_id = await arrange(balance=100)
+    uow = NeverOpened(app.store)
+    command = Deposit(meta=app.meta(), actor=actor(), account_id=account_id, amount=1)
+
+    with pytest.raises(Forbidden):
+        await deposit(command, uow=uow, clock=app.clock, ids=app.ids)

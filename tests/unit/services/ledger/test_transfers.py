@@ -136,3 +136,14 @@ async def test_the_two_accounts_are_loaded_in_id_order_whatever_the_direction():
         )
 
     assert log == ["acc-a", "acc-b", "acc-a", "acc-b"]
+
+
+async def test_own_grants_move_money_out_of_the_callers_accounts_only():
+    app = arrange()  # acc-a is u-1's, acc-b and acc-usd u-2's
+    own = Policy.of("accounts", Permission.UPDATE, "@own")
+
+    await app.bus.handle(move(app, who=actor(own, user_id="u-1")))  # pays into u-2's
+    with pytest.raises(Forbidden):
+        await app.bus.handle(move(app, "acc-b", "acc-a", 1, who=actor(own, user_id="u-1")))
+
+    assert balances(app) == (70, 35)

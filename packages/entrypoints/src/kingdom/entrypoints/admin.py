@@ -16,11 +16,11 @@ from kingdom.domain.shared import MessageMeta
 from kingdom.entrypoints.composition import Kingdom
 from kingdom.services.meta import new_meta
 from kingdom.services.ports import PageRequest
-from kingdom.services.resources import ACCOUNTS, ROLES, USERS
+from kingdom.services.resources import RESOURCES
 
 ADMIN_EMAIL = "admin@kingdom.local"
 ADMIN_ROLE = "admin"
-EVERYTHING = tuple(Policy.of(resource, Permission.ALL) for resource in (USERS, ROLES, ACCOUNTS))
+EVERYTHING = tuple(Policy.of(resource, Permission.ALL) for resource in RESOURCES)
 
 
 def system_actor() -> Actor:

@@ -30,7 +30,7 @@ from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.adapters.system import SystemClock, UuidIds
 from kingdom.domain.access import Actor
-from kingdom.domain.identity import UserStatus
+from kingdom.domain.identity import StaleAccessToken, UserStatus
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.limits import QueryLimits
@@ -39,6 +39,7 @@ from kingdom.entrypoints.http.app import create_app
 from kingdom.entrypoints.secrets import cursor_key, signing_keys
 from kingdom.entrypoints.settings import Settings
 from kingdom.services.bootstrap import bootstrap
+from kingdom.services.identity.new_users import NEW_USER_POLICIES
 from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.ports import ThrottlePolicy
@@ -89,6 +90,9 @@ def build(settings: Settings) -> Kingdom:
             "throttle": SqlLoginThrottle(database, throttle_policy(settings)),
             "session_policy": session_policy(settings),
             "reset_token_ttl": timedelta(seconds=settings.reset_token_ttl_seconds),
+            # What a newcomer may do without an administrator: its own accounts
+            # and its own user. Pass () to have every grant come from an admin.
+            "new_user_policies": NEW_USER_POLICIES,
         },
     )
     token_states = SqlTokenStates(database)
@@ -97,11 +101,12 @@ def build(settings: Settings) -> Kingdom:
         token = verifier.verify(bearer)
         state = await token_states.current(token.user_id)
         # The signature proves who issued the token, not that it still holds:
-        # a password change or a disabled account bumps the stored version.
+        # a password change, a disabled account or any change of grants bumps
+        # the stored version, and the answer tells the client to refresh.
         if state is None or state.status is not UserStatus.ACTIVE:
             raise Unauthenticated("invalid access token: the account is not active")
         if state.token_version != token.token_version:
-            raise Unauthenticated("invalid access token: it was revoked")
+            raise StaleAccessToken()
         return Actor(token.user_id, token.context)
 
     cursors = CursorCodec(cursor_key(keys))

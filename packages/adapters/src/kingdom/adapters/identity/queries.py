@@ -63,6 +63,7 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             codec,
             keyset=USERS,
             id_column=users.c.id,
+            owner_column=users.c.id,  # a user owns itself
             columns=_USER_COLUMNS,
             to_view=lambda row: _user_view(row, ()),
         )
@@ -110,6 +111,7 @@ class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
             codec,
             keyset=ROLES,
             id_column=roles.c.id,
+            owner_column=None,  # roles belong to nobody
             columns=_ROLE_COLUMNS,
             to_view=_role_view,
         )

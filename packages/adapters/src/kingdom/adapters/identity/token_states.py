@@ -1,7 +1,8 @@
 """What an access token's holder looks like *now*: token version and status.
 
 A token carries the ``token_version`` current when it was issued; a password
-change or disabling the user bumps the stored one, which voids older tokens.
+change, disabling the user or any change of the user's grants bumps the
+stored one, which voids older tokens (the client refreshes).
 Checking that costs one indexed read per request, a single statement on the
 reader (no transaction at all, so no BEGIN/ROLLBACK round trips, no lock).
 It is never cached: a revoked token must fail on its very next request.

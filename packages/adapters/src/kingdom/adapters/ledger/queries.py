@@ -1,7 +1,7 @@
 """Read-side listings of accounts and transfers, straight from the tables.
 
 The caller's accounts :class:`~kingdom.domain.access.ReadScope` is part of
-every WHERE clause. A transfer is visible when the caller may read either of
+every WHERE clause (its owner as the accounts of that owner). A transfer is visible when the caller may read either of
 its accounts; that "either" is written as two disjoint branches (by source,
 by target) rather than an OR, so each branch seeks on its own
 ``(account, occurred_at, id)`` index and a page costs the same at any depth.
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import RowMapping, or_, select
+from sqlalchemy import Column, ColumnElement, RowMapping, exists, or_, select
 
 from kingdom.adapters.ledger.tables import accounts, transfers
 from kingdom.adapters.sql.cursors import CursorCodec
@@ -65,6 +66,7 @@ class SqlAccountQueries(ScopedListing[AccountView], AccountQueries):
             codec,
             keyset=ACCOUNTS,
             id_column=accounts.c.id,
+            owner_column=accounts.c.owner_id,
             columns=_ACCOUNT_COLUMNS,
             to_view=_account_view,
         )
@@ -111,8 +113,8 @@ class SqlTransferQueries(TransferQueries):
             if scope.all
             else [
                 or_(
-                    member_of(transfers.c.source_id, scope.ids, self._dialect),
-                    member_of(transfers.c.target_id, scope.ids, self._dialect),
+                    in_scope(transfers.c.source_id, scope, self._dialect),
+                    in_scope(transfers.c.target_id, scope, self._dialect),
                 )
             ]
         )
@@ -134,19 +136,45 @@ def transfer_branches(scope: ReadScope, account_id: str | None, dialect: str) ->
         if scope.all:
             return [[]]
         return [
-            [member_of(source, scope.ids, dialect)],
-            [member_of(target, scope.ids, dialect), ~member_of(source, scope.ids, dialect)],
+            [in_scope(source, scope, dialect)],
+            [in_scope(target, scope, dialect), ~in_scope(source, scope, dialect)],
         ]
-    if scope.allows(account_id):
+    if scope.all or account_id in scope.ids:
         # `source != account` keeps the branches disjoint even for a
         # self-transfer row, which the domain never writes.
         return [[source == account_id], [target == account_id, source != account_id]]
+    if scope.owner is not None:
+        # Whether the caller owns the account itself, the accounts table says.
+        owned = exists().where(accounts.c.id == account_id, accounts.c.owner_id == scope.owner)
+        return [
+            [source == account_id, or_(owned, in_scope(target, scope, dialect))],
+            [
+                target == account_id,
+                source != account_id,
+                or_(owned, in_scope(source, scope, dialect)),
+            ],
+        ]
     # The account itself is out of scope: only transfers whose other side is
     # in scope (which also keeps the two branches disjoint).
     return [
         [source == account_id, member_of(target, scope.ids, dialect)],
         [target == account_id, member_of(source, scope.ids, dialect)],
     ]
+
+
+def in_scope(column: Column[Any], scope: ReadScope, dialect: str) -> ColumnElement[bool]:
+    """The account id in ``column`` is in ``scope`` (its ids, or an account of its owner).
+
+    ``scope`` must be neither denied nor everything. An owner becomes
+    ``column IN (SELECT id FROM accounts WHERE owner_id = :owner)``: which
+    accounts are the caller's, only the accounts table knows.
+    """
+    parts: list[ColumnElement[bool]] = []
+    if scope.ids:
+        parts.append(member_of(column, scope.ids, dialect))
+    if scope.owner is not None:
+        parts.append(column.in_(select(accounts.c.id).where(accounts.c.owner_id == scope.owner)))
+    return or_(*parts)
 
 
 def _account_view(row: RowMapping) -> AccountView:

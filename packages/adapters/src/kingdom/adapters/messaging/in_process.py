@@ -3,7 +3,8 @@
 Every committed event is already in the outbox table (written in the same
 transaction as the change); delivering it to other systems is the job of the
 SQS relay and workers. Without one configured, publishing means logging the
-event at DEBUG on ``kingdom.events`` so it can be observed.
+event at INFO on ``kingdom.events`` (the server's default level), so what
+happens can be watched in the log as the README promises.
 """
 
 from __future__ import annotations
@@ -18,4 +19,4 @@ logger = logging.getLogger("kingdom.events")
 
 class InProcessPublisher(ExternalPublisher):
     async def publish(self, event: Event) -> None:
-        logger.debug("event %s %s", type(event).__name__, event.message_id)
+        logger.info("event %s %s", type(event).__name__, event.message_id)

@@ -186,7 +186,13 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
 
 EVENTS = EventCodec(
     [
-        EventSchema("identity.UserRegistered", identity.UserRegistered),
+        EventSchema(
+            "identity.UserRegistered",
+            identity.UserRegistered,
+            version=2,
+            # Version 2 added the policies a user starts with; before, none.
+            upcasters={1: lambda payload: {**payload, "policies": []}},
+        ),
         EventSchema("identity.PasswordChanged", identity.PasswordChanged),
         EventSchema("identity.PasswordResetRequested", identity.PasswordResetRequested),
         EventSchema("identity.RoleCreated", identity.RoleCreated),

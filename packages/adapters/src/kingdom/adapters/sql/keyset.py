@@ -368,19 +368,35 @@ def member_of_parameter(
     return column.in_(bindparam(name, expanding=True))
 
 
-def scoped(id_column: Column[Any], scope: ReadScope, dialect: str) -> list[Branch]:
+def scoped(
+    id_column: Column[Any],
+    scope: ReadScope,
+    dialect: str,
+    owner_column: Column[Any] | None = None,
+) -> list[Branch]:
     """A listing's single branch under ``scope``: no branch at all when it is denied.
 
-    "All" adds no condition; a set of ids becomes ``id IN (...)`` in the
-    query itself, so pages stay full and totals count only visible rows.
+    "All" adds no condition; a set of ids becomes ``id IN (...)`` and an
+    owner ``owner_column = :owner`` (ORed) in the query itself, so pages stay
+    full and totals count only visible rows. Without an ``owner_column`` the
+    rows belong to nobody and an owner adds nothing.
     """
-    if scope.denied:
-        return []
-    return [[] if scope.all else [member_of(id_column, scope.ids, dialect)]]
+    parts: list[ColumnElement[bool]] = []
+    if not scope.all and scope.ids:
+        parts.append(member_of(id_column, scope.ids, dialect))
+    if scope.owner is not None and owner_column is not None:
+        parts.append(owner_column == scope.owner)
+    if scope.all:
+        return [[]]
+    return [[or_(*parts)]] if parts else []
 
 
 def allowed_ids(scope: ReadScope, ids: Iterable[str]) -> list[str]:
-    """The distinct requested ids that ``scope`` allows, in request order (batch lookups)."""
+    """The distinct requested ids that ``scope`` allows by id alone, in request order.
+
+    For batch lookups under a scope without an owner; whose a row is only the
+    row knows, so an owner scope filters in the query instead.
+    """
     return [i for i in dict.fromkeys(ids) if scope.allows(i)]
 
 

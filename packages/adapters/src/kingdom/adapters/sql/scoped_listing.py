@@ -4,6 +4,10 @@ Users, roles and accounts are read the same way: a keyset page whose WHERE
 clause carries the scope, and a batch lookup by ids (for DataLoaders) that
 drops the ids out of scope. Only the columns and the row-to-view mapping
 differ, and users add their role codes; those are the hooks.
+
+A scope's ``owner`` (the caller, through an ``"@own"`` grant) becomes
+``owner_column = :scope_owner``: ``accounts.owner_id``, ``users.id`` (a user
+owns itself); a table without owners (roles) ignores it.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, RowMapping, Select, select
+from sqlalchemy import Column, ColumnElement, RowMapping, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.keyset import (
+    Branch,
     Keyset,
     PageQuery,
     allowed_ids,
@@ -45,6 +50,7 @@ class ScopedListing(Generic[V]):
         *,
         keyset: Keyset,
         id_column: Column[Any],
+        owner_column: Column[Any] | None,
         columns: Sequence[Column[Any]],
         to_view: Callable[[RowMapping], V],
     ) -> None:
@@ -53,13 +59,17 @@ class ScopedListing(Generic[V]):
         self._dialect = database.dialect
         self._pager = keyset.cursors(codec)
         self._id = id_column
+        self._owner = owner_column
         self._columns = tuple(columns)
         self._to_view = to_view
         # Statements are built once (pages: once per shape), not per request:
         # building one costs more CPU than the database spends answering it.
-        self._templates: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
+        self._templates: dict[tuple[bool, ...], Select[Any]] = {}
         self._by_ids_statement = select(*self._columns).where(
             member_of_parameter(id_column, self._dialect)
+        )
+        self._by_ids_owned_statement = self._by_ids_statement.where(
+            *self._scope_filter(ids=True, owner=True)
         )
 
     async def list(self, scope: ReadScope, page: PageRequest) -> Page[V]:
@@ -70,13 +80,12 @@ class ScopedListing(Generic[V]):
 
     async def _list(self, scope: ReadScope, page: PageRequest, *, details: bool) -> Page[V]:
         query = self._pager.query(page)  # a bad cursor fails before any I/O
+        scope = self._ownable(scope)
         if scope.denied:
             return Page.empty()
         count_total = page.count_total
-        statement = self._template(query, scope.all, count_total)
-        arguments = self._pager.arguments(query)
-        if not scope.all:
-            arguments["scope_ids"] = sorted(scope.ids)
+        statement = self._template(query, scope, count_total)
+        arguments = {**self._pager.arguments(query), **_scope_arguments(scope)}
         async with (self._snapshot if details else self._reader).connect() as connection:
             rows = await self._pager.run(
                 connection, query, statement, arguments, count_total=count_total
@@ -89,31 +98,57 @@ class ScopedListing(Generic[V]):
             total=rows.total,
         )
 
-    def _template(self, query: PageQuery, everything: bool, count_total: bool) -> Select[Any]:
-        """The page statement of this shape, the scope's ids a parameter (``scope_ids``)."""
-        shape = (query.forward, query.key is not None, count_total, everything)
+    def _template(self, query: PageQuery, scope: ReadScope, count_total: bool) -> Select[Any]:
+        """The page statement of this shape, the scope a parameter (``scope_ids``, ``scope_owner``)."""
+        ids, owner = not scope.all and bool(scope.ids), scope.owner is not None
+        shape = (query.forward, query.key is not None, count_total, ids, owner)
         statement = self._templates.get(shape)
         if statement is None:
-            branch = (
-                [] if everything else [member_of_parameter(self._id, self._dialect, "scope_ids")]
-            )
             statement = self._templates[shape] = self._pager.template(
                 forward=query.forward,
                 keyed=query.key is not None,
                 columns=self._columns,
-                branch=branch,
+                branch=self._scope_filter(ids=ids, owner=owner),
                 count_total=count_total,
             )
         return statement
 
+    def _scope_filter(self, *, ids: bool, owner: bool) -> Branch:
+        """``id IN :scope_ids``, ``owner = :scope_owner``, both ORed, or nothing (all).
+
+        Only what the scope holds is written: an owner alone stays a plain
+        ``owner_id = :scope_owner``, which its index answers.
+        """
+        parts: list[ColumnElement[bool]] = []
+        if ids:
+            parts.append(member_of_parameter(self._id, self._dialect, "scope_ids"))
+        if owner and self._owner is not None:
+            parts.append(self._owner == bindparam("scope_owner"))
+        return [or_(*parts)] if parts else []
+
+    def _ownable(self, scope: ReadScope) -> ReadScope:
+        """``scope`` without an owner if this table's rows have none (nothing is owned)."""
+        if scope.owner is not None and self._owner is None:
+            return ReadScope(all=False, ids=scope.ids)
+        return scope
+
     async def _by_ids(
         self, scope: ReadScope, ids: Sequence[str], *, details: bool
     ) -> Mapping[str, V]:
-        wanted = allowed_ids(scope, ids)
+        scope = self._ownable(scope)
+        if scope.owner is None:
+            # Ids decide alone: drop those out of scope before asking.
+            wanted = allowed_ids(scope, ids)
+            statement, arguments = self._by_ids_statement, {}
+        else:
+            # Whose a row is, only the row knows: the database filters.
+            wanted = list(dict.fromkeys(ids))
+            statement = self._by_ids_owned_statement
+            arguments = {"scope_ids": sorted(scope.ids), "scope_owner": scope.owner}
         if not wanted:
             return {}
         async with (self._snapshot if details else self._reader).connect() as connection:
-            result = await connection.execute(self._by_ids_statement, {"ids": sorted(wanted)})
+            result = await connection.execute(statement, {"ids": sorted(wanted), **arguments})
             rows = result.mappings().all()
             views = await self._views(connection, rows, details)
         return {row["id"]: view for row, view in zip(rows, views, strict=True)}
@@ -130,3 +165,13 @@ class ScopedListing(Generic[V]):
     ) -> Sequence[V]:
         """The full views of ``rows``, reading more on ``connection`` (same snapshot)."""
         return [self._to_view(row) for row in rows]
+
+
+def _scope_arguments(scope: ReadScope) -> dict[str, Any]:
+    """The values of :meth:`ScopedListing._scope_filter`'s parameters for ``scope``."""
+    arguments: dict[str, Any] = {}
+    if not scope.all and scope.ids:
+        arguments["scope_ids"] = sorted(scope.ids)
+    if scope.owner is not None:
+        arguments["scope_owner"] = scope.owner
+    return arguments

@@ -7,6 +7,9 @@ into ``{resource: {selector: flags}}`` and drops every specific grant that
 the ``"*"`` entry of the same resource already implies. The result is small
 enough to embed in an access token, which spares every request a database
 lookup, and canonical, so equal grants compare, hash and encode identically.
+
+An ``"@own"`` entry is compacted like an id's: what ``"*"`` grants it needs
+not repeat, since the caller's own instances are among all instances.
 """
 
 from __future__ import annotations
@@ -17,14 +20,23 @@ from typing import Final
 from kingdom.domain.access.permissions import Permission
 from kingdom.domain.access.policy import (
     ALL_INSTANCES,
+    OWN_INSTANCES,
     Policy,
     validate_permissions,
     validate_resource,
 )
 from kingdom.domain.shared import Invalid
 
-ENCODING_VERSION: Final = 1
-"""Bump when the encoded shape changes; decoders refuse versions they do not know."""
+ENCODING_VERSION: Final = 2
+"""The version :meth:`PolicyContext.encode` writes; bump it when the meaning of the map changes.
+
+Decoders refuse versions they do not know, so a consumer with an older
+``kingdom-domain`` refuses a token it would misread instead of guessing.
+Version 2 added the ``"@own"`` selector (a version-1 reader would take it
+for an instance id); version 1, which cannot hold it, is still read.
+"""
+
+DECODABLE_VERSIONS: Final = frozenset({1, ENCODING_VERSION})
 
 _Grants = dict[str, dict[str, Permission]]
 
@@ -74,32 +86,38 @@ class PolicyContext:
         """The context that grants nothing (anonymous callers, disabled users)."""
         return _EMPTY
 
-    def permissions_for(self, resource: str, selector: str | None = None) -> Permission:
+    def permissions_for(
+        self, resource: str, selector: str | None = None, *, owned: bool = False
+    ) -> Permission:
         """The actions granted on one instance, or on every instance.
 
         ``selector=None`` (or ``"*"``) asks what is granted on *all* instances,
         i.e. only what the ``"*"`` entry grants; an id adds that instance's own
-        grant to it.
+        grant to it, and ``owned=True`` (the instance is the caller's) adds
+        what ``"@own"`` grants. ``selector="@own"`` asks what the caller may
+        do to whatever it owns.
         """
         by_selector = self._grants.get(resource, {})
         flags = by_selector.get(ALL_INSTANCES, Permission.NONE)
         if selector is not None and selector != ALL_INSTANCES:
             flags |= by_selector.get(selector, Permission.NONE)
+        if owned:
+            flags |= by_selector.get(OWN_INSTANCES, Permission.NONE)
         return flags
 
     def instances_with(self, resource: str, permission: Permission) -> frozenset[str]:
         """The ids listed for ``resource`` on which every action of ``permission`` is granted.
 
         Only instances named in a grant are known here; when ``"*"`` alone
-        grants ``permission`` every instance has it, so ask
-        :meth:`permissions_for` first. Together the two answer "which
-        instances may I list?" without exposing the internal map.
+        grants ``permission`` every instance has it, and ``"@own"`` is not an
+        id, so ask :meth:`permissions_for` about both first. Together they
+        answer "which instances may I list?" without exposing the internal map.
         """
         everywhere = self.permissions_for(resource)
         return frozenset(
             selector
             for selector, flags in self._grants.get(resource, {}).items()
-            if selector != ALL_INSTANCES and permission in flags | everywhere
+            if selector not in (ALL_INSTANCES, OWN_INSTANCES) and permission in flags | everywhere
         )
 
     def covers(self, policy: Policy) -> bool:
@@ -107,7 +125,10 @@ class PolicyContext:
 
         Used to stop privilege escalation: a subject may only hand out what it
         holds. A ``"*"`` selector is covered only by a ``"*"`` grant; holding
-        every existing instance is not the same as holding future ones.
+        every existing instance is not the same as holding future ones. An
+        ``"@own"`` selector is covered by ``"@own"`` or ``"*"``: handing out
+        "your own" is handing out what the grantor holds over its own. An id
+        is never covered by ``"@own"``, which says nothing about whose it is.
         """
         return all(
             policy.permissions in self.permissions_for(policy.resource, selector)
@@ -133,7 +154,7 @@ class PolicyContext:
         return tuple(sorted(result, key=lambda policy: policy.sort_key))
 
     def encode(self) -> dict[str, object]:
-        """A JSON-safe, canonical dict: ``{"v": 1, "p": {resource: {selector: int}}}``.
+        """A JSON-safe, canonical dict: ``{"v": 2, "p": {resource: {selector: int}}}``.
 
         Keys are in sorted order, so ``json.dumps`` of equal contexts gives
         equal strings (stable token bytes, cache keys, test snapshots). The
@@ -155,12 +176,18 @@ class PolicyContext:
         :class:`~kingdom.domain.shared.Invalid` (never ``KeyError`` or
         ``TypeError``), so callers need exactly one ``except``. Well-formed but
         non-canonical input (a redundant entry) is accepted and compacted.
+        Version 1 (tokens issued before ownership existed) is read too; an
+        ``"@own"`` in it is refused, since version 1 had no such selector.
         """
         if not isinstance(data, Mapping) or set(data) != {"v", "p"}:
             raise Invalid('a policy context must be a mapping with exactly the keys "v" and "p"')
         version = data["v"]
         # True == 1.0 == 1 in Python, but only an int is a version.
-        if not isinstance(version, int) or isinstance(version, bool) or version != ENCODING_VERSION:
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or version not in DECODABLE_VERSIONS
+        ):
             raise Invalid(f"unsupported policy context version {version!r}")
         grants = data["p"]
         if not isinstance(grants, Mapping):
@@ -171,6 +198,8 @@ class PolicyContext:
             if not isinstance(by_selector, Mapping):
                 raise Invalid(f"the grants of {resource!r} must be a mapping of selectors")
             for selector, flags in by_selector.items():
+                if version == 1 and selector == OWN_INSTANCES:
+                    raise Invalid(f"{OWN_INSTANCES!r} needs policy context version 2")
                 policies.append(
                     Policy(resource, validate_permissions(flags), frozenset({selector}))
                 )

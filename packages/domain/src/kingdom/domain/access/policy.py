@@ -1,4 +1,8 @@
-"""A grant: some actions on some instances (or all instances) of one resource."""
+"""A grant: some actions on some instances of one resource.
+
+The instances are named by selectors: ``"*"`` (every instance), ``"@own"``
+(those the caller owns) or instance ids.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,19 @@ from kingdom.domain.shared import Invalid
 
 ALL_INSTANCES = "*"
 """The selector meaning every instance of a resource, present and future."""
+
+OWN_INSTANCES = "@own"
+"""The selector meaning the instances the caller owns, whoever the caller is.
+
+A grant on ``@own`` is relative: the same policy lets each holder act on
+their own accounts (and a user on itself, since a user owns itself), so
+nobody has to grant a newcomer the ids of what it creates. Which instance
+belongs to whom is for the caller of :func:`~kingdom.domain.access.authorize`
+to say (``owner=``); the policy only names the relation.
+"""
+
+KEYWORD_PREFIX = "@"
+"""Selectors starting with it are keywords, never instance ids (only ``@own`` exists)."""
 
 MAX_SELECTOR_LENGTH = 128
 
@@ -31,11 +48,12 @@ def validate_resource(resource: object) -> str:
 
 
 def validate_selector(selector: object) -> str:
-    """Return ``selector`` if it is ``"*"`` or a plausible instance id, else raise Invalid.
+    """Return ``selector`` if it is ``"*"``, ``"@own"`` or a plausible instance id, else raise Invalid.
 
     Ids are opaque to access control, but they end up in tokens, logs and
     error messages, so whitespace, control characters and unbounded length
-    are refused.
+    are refused. A leading ``@`` marks a keyword: an id cannot start with one,
+    so a keyword added later can never be mistaken for an id granted before.
     """
     if (
         not isinstance(selector, str)
@@ -44,6 +62,8 @@ def validate_selector(selector: object) -> str:
         or any(ch.isspace() for ch in selector)
     ):
         raise Invalid(f"invalid selector {selector!r}")
+    if selector.startswith(KEYWORD_PREFIX) and selector != OWN_INSTANCES:
+        raise Invalid(f"unknown selector keyword {selector!r} (the only one is {OWN_INSTANCES!r})")
     return selector
 
 

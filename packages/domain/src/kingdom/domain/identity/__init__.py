@@ -22,6 +22,7 @@ from kingdom.domain.identity.errors import (
     RefreshSessionRevoked,
     ResetTokenExpired,
     ResetTokenUsed,
+    StaleAccessToken,
     UserDisabledError,
 )
 from kingdom.domain.identity.events import (
@@ -79,6 +80,7 @@ __all__ = [
     "RoleAssigned",
     "RoleCreated",
     "RoleRevoked",
+    "StaleAccessToken",
     "User",
     "UserDisabled",
     "UserDisabledError",

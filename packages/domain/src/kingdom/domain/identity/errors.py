@@ -29,12 +29,28 @@ class UserDisabledError(Unauthenticated):
 
 class ResetTokenExpired(Invalid):
     def __init__(self) -> None:
-        super().__init__("the password reset link has expired")
+        super().__init__("the password reset code has expired")
 
 
 class ResetTokenUsed(Invalid):
     def __init__(self) -> None:
-        super().__init__("the password reset link was already used")
+        super().__init__("the password reset code was already used")
+
+
+class StaleAccessToken(Unauthenticated):
+    """An access token issued before its user's ``token_version`` last changed.
+
+    The token is genuine, but what it says (the grants, or that the password
+    it was issued under still holds) may no longer be true. Refreshing
+    is the way on: the session, if still alive, issues a token as things are now.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this access token is out of date (the user's permissions, password or status "
+            "changed after it was issued): call refresh with your refresh token for a "
+            "current one, or log in again"
+        )
 
 
 class RefreshSessionRevoked(Unauthenticated):

@@ -15,9 +15,12 @@ PolicySubject = Literal["user", "role"]
 
 @dataclass(frozen=True, kw_only=True)
 class UserRegistered(Event):
+    """``policies``: what the new user starts with (the registration defaults), sorted."""
+
     user_id: str
     email: str
     display_name: str
+    policies: tuple[Policy, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,11 +3,12 @@
 The password hash is an opaque string made and checked by a port in the
 services ring; the domain only stores it. ``token_version`` is stamped into
 every issued token: bumping it voids every token issued before, without a
-revocation list. It is bumped whenever a token may carry more than the user
-should now have: a password change, disabling the user, and taking a grant
-away (a role, a policy, or a policy of a role the user holds). Adding a grant
-leaves tokens alone: they carry less than the user has, and a refresh picks
-the new grant up.
+revocation list. It is bumped by a password change, by disabling the user,
+and by every change to what the user is granted, either way: a role assigned
+or revoked, a policy attached or detached, to the user or to a role the user
+holds. A token then never carries grants other than the user's, and a client
+whose token was refused as stale knows what to do: refresh, and the new
+token carries the grants as they are now.
 
 State lives in plain attributes (sets for roles and policies) so an ORM can
 build a user without calling ``__init__``.
@@ -32,7 +33,7 @@ from kingdom.domain.identity.events import (
     UserRegistered,
 )
 from kingdom.domain.identity.names import clean_name
-from kingdom.domain.identity.policy_set import PolicyHolder
+from kingdom.domain.identity.policy_set import PolicyHolder, sorted_policies
 from kingdom.domain.identity.role import Role
 from kingdom.domain.shared import Conflict, Invalid, MessageMeta
 
@@ -77,12 +78,22 @@ class User(PolicyHolder):
 
     @classmethod
     def register(
-        cls, *, id: str, email: str, display_name: str, password_hash: str, meta: MessageMeta
+        cls,
+        *,
+        id: str,
+        email: str,
+        display_name: str,
+        password_hash: str,
+        meta: MessageMeta,
+        policies: Iterable[Policy] = (),
     ) -> User:
-        """Create an active user with no roles or policies; records :class:`UserRegistered`.
+        """Create an active user with no roles; records :class:`UserRegistered`.
 
-        Whether the e-mail is already taken needs the repository, so the
-        service checks it; this only normalises and validates it.
+        ``policies`` are what every new user starts with (the service's
+        default grants); the event lists them, so the outbox says what the
+        user was given. Whether the e-mail is already taken needs the
+        repository, so the service checks it; this only normalises and
+        validates it.
         """
         if not id:
             raise Invalid("a user needs an id")
@@ -91,9 +102,16 @@ class User(PolicyHolder):
             email=normalise_email(email),
             display_name=clean_name(display_name, "display name"),
             password_hash=_ensure_hash(password_hash),
+            policies=policies,
         )
         user._record(
-            UserRegistered(meta=meta, user_id=id, email=user.email, display_name=user.display_name)
+            UserRegistered(
+                meta=meta,
+                user_id=id,
+                email=user.email,
+                display_name=user.display_name,
+                policies=sorted_policies(user.policies),
+            )
         )
         return user
 
@@ -151,7 +169,7 @@ class User(PolicyHolder):
         self._record(RefreshTokenReuseDetected(meta=meta, user_id=self.id, session_id=session_id))
 
     def assign_role(self, role: Role, meta: MessageMeta) -> None:
-        """Give the user ``role``; assigning a role already held is a Conflict.
+        """Give the user ``role`` and void the tokens that lack it; a role already held: Conflict.
 
         Whether the assigner may hand out the role's policies is
         :func:`~kingdom.domain.identity.grants.ensure_can_grant`'s question.
@@ -159,6 +177,7 @@ class User(PolicyHolder):
         if role.code in self.role_codes:
             raise Conflict(f"user {self.id!r} already has role {role.code!r}")
         self.role_codes = self.role_codes | {role.code}
+        self._void_tokens()
         self._record(RoleAssigned(meta=meta, user_id=self.id, role_code=role.code))
 
     def revoke_role(self, role_code: str, meta: MessageMeta) -> None:
@@ -172,17 +191,22 @@ class User(PolicyHolder):
         self._void_tokens()
         self._record(RoleRevoked(meta=meta, user_id=self.id, role_code=role_code))
 
+    def attach_policies(self, policies: Iterable[Policy], meta: MessageMeta) -> None:
+        """Attach ``policies`` (see :class:`PolicyHolder`) and void the tokens that lack them."""
+        super().attach_policies(policies, meta)
+        self._void_tokens()
+
     def detach_policies(self, policies: Iterable[Policy], meta: MessageMeta) -> None:
         """Detach ``policies`` (see :class:`PolicyHolder`) and void the tokens that carry them."""
         super().detach_policies(policies, meta)
         self._void_tokens()
 
-    def role_policies_detached(self, role_code: str) -> None:
-        """A role lost policies: if the user holds it, void the tokens that carry them.
+    def role_policies_changed(self, role_code: str) -> None:
+        """A role gained or lost policies: if the user holds it, void the user's tokens.
 
-        The role records what it lost (:class:`PoliciesDetached`); the user
-        records nothing, only its tokens change. A role the user does not hold
-        took nothing from the user, so nothing changes.
+        The role records the change (:class:`PoliciesAttached` or
+        :class:`PoliciesDetached`); the user records nothing, only its tokens
+        change. A role the user does not hold changed nothing for the user.
         """
         if role_code in self.role_codes:
             self._void_tokens()

@@ -6,6 +6,8 @@ policy context before the resolver runs:
 - without a token the answer is ``UNAUTHENTICATED``;
 - a write (``CREATE``/``UPDATE``/``DELETE``) is allowed or ``FORBIDDEN``,
   so a refused mutation never reaches its handler (which checks again);
+  when an ``"@own"`` grant could allow it but the instance's owner is only
+  known once it is loaded (an account), the handler decides;
 - a ``READ`` becomes a :class:`~kingdom.domain.access.ReadScope` handed to
   the resolver as its ``scope`` argument, which the resolver pushes into the
   query port, so lists, totals and lookups all see the same rows.
@@ -34,11 +36,11 @@ from graphql import (
     get_named_type,
 )
 
-from kingdom.domain.access import Permission, ReadScope, authorize
+from kingdom.domain.access import Permission, ReadScope, authorize, precheck
 from kingdom.domain.shared import Invalid
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, request_context
-from kingdom.services.resources import ACCOUNTS, ROLES, USERS
+from kingdom.services.resources import ACCOUNTS, RESOURCES, ROLES, USERS, owner_from_id
 
 NODE_TYPE_OF_RESOURCE: Final[Mapping[str, str]] = {
     USERS: "User",
@@ -58,17 +60,33 @@ Resolver = Callable[..., Any]
 
 
 def read_scope(info: Info, resource: str, instance: str | None = None) -> ReadScope:
-    """What the caller may read of ``resource`` (one ``instance``, or all it may)."""
+    """What the caller may read of ``resource`` (one ``instance``, or all it may).
+
+    The caller's own instances count through ``"@own"`` grants: by owner in
+    the query, or at once for a user (who owns itself).
+    """
     actor = request_context(info).require_actor()
-    return authorize(actor.context, resource, Permission.READ, instance)
+    owner = None if instance is None else owner_from_id(resource, instance)
+    return authorize(
+        actor.context, resource, Permission.READ, instance, caller=actor.user_id, owner=owner
+    )
 
 
 def require_write(
     info: Info, resource: str, action: Permission, instance: str | None = None
 ) -> None:
-    """Raise unless the caller may ``action`` on ``instance`` (or on every instance)."""
+    """Raise unless the caller may ``action`` on ``instance`` (or on every instance).
+
+    When the instance's owner is not known before loading it (an account),
+    this only refuses what no owner could make allowed (:func:`precheck`);
+    the handler, which loads it, decides with the owner.
+    """
     actor = request_context(info).require_actor()
-    authorize(actor.context, resource, action, instance)
+    owner = None if instance is None else owner_from_id(resource, instance)
+    if owner is None:
+        precheck(actor.context, resource, action, instance, caller=actor.user_id)
+    else:
+        authorize(actor.context, resource, action, instance, caller=actor.user_id, owner=owner)
 
 
 @dataclass(frozen=True)
@@ -126,7 +144,7 @@ class NeedsPermissionDirective(SchemaDirectiveVisitor):
         object_type: GraphQLObjectType | GraphQLInterfaceType,
     ) -> GraphQLField:
         where = f"@needsPermission on {object_type.name}.{self._field_name(field, object_type)}"
-        resource: str = self.args["resource"]
+        resource = _resource(self.args["resource"])
         action = _permission(self.args["action"])
         raw_selector: str | None = self.args.get("selector")
         selector = (
@@ -182,6 +200,14 @@ DIRECTIVES: Final[dict[str, Any]] = {
     "needsPermission": NeedsPermissionDirective,
     "authenticated": AuthenticatedDirective,
 }
+
+
+def _resource(value: object) -> str:
+    """The directive's ``resource`` argument (the enum's Python value, or its name)."""
+    for resource in RESOURCES:
+        if value in (resource, resource.upper()):
+            return resource
+    raise ValueError(f"unknown resource {value!r}")
 
 
 def _permission(value: object) -> Permission:

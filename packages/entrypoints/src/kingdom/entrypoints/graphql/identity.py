@@ -194,6 +194,9 @@ async def resolve_change_password(_: None, info: Info, input: dict[str, Any]) ->
     given = input.get("user_id")
     user_id = global_ids.decode_as(given, "User") if given is not None else actor.user_id
     assert user_id is not None  # require_actor: not anonymous
+    if user_id == actor.user_id and input.get("current_password") is None:
+        # The service refuses it too; this says it in the API's own words.
+        raise Invalid("currentPassword is required to change your own password")
     fresh: IssuedSession | None = await request_context(info).send(
         ChangePassword(
             meta=context.meta(),

@@ -1,4 +1,4 @@
-"""What every context shares: ``Node`` lookups, policies and the ``Action`` enum."""
+"""What every context shares: ``Node`` lookups, policies, the ``Action`` and ``Resource`` enums."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from typing import Any, Final
 
 from ariadne import EnumType, InterfaceType, ObjectType, QueryType
 
-from kingdom.domain.access import ALL_INSTANCES, Permission, Policy
+from kingdom.domain.access import ALL_INSTANCES, OWN_INSTANCES, Permission, Policy
 from kingdom.domain.shared import Invalid
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, request_context
-from kingdom.entrypoints.graphql.directives import RESOURCE_OF_NODE_TYPE, read_scope
+from kingdom.entrypoints.graphql.directives import (
+    NODE_TYPE_OF_RESOURCE,
+    RESOURCE_OF_NODE_TYPE,
+    read_scope,
+)
 from kingdom.entrypoints.graphql.loaders import DataLoader
 from kingdom.services.ports import AccountView, RoleView, TransferView, UserView
+from kingdom.services.resources import RESOURCES
 
 MAX_NODES: Final = 100
 
@@ -24,6 +29,9 @@ query = QueryType()
 node = InterfaceType("Node")
 policy = ObjectType("Policy")
 action = EnumType("Action", {flag.name: flag for flag in ACTIONS if flag.name})
+# Built from the services' list: the schema's enum must name exactly these
+# (tests/unit/entrypoints holds it to them), and its values are the policies' strings.
+resource_enum = EnumType("Resource", {resource.upper(): resource for resource in RESOURCES})
 
 
 @node.type_resolver
@@ -89,21 +97,49 @@ def resolve_policy_selectors(obj: Policy, *_: Any) -> list[str]:
 
 
 def policies_from_input(items: Sequence[dict[str, Any]]) -> tuple[Policy, ...]:
-    """``[PolicyInput!]`` as domain policies (``Invalid`` for a bad resource, selector...)."""
+    """``[PolicyInput!]`` as domain policies (``Invalid`` for a bad selector...)."""
     result = []
     for item in items:
         granted = Permission.NONE
         for flag in item["actions"]:
             granted |= flag
+        resource: str = item["resource"]
         selectors = item.get("selectors")
         result.append(
             Policy(
-                item["resource"],
+                resource,
                 granted,
-                frozenset(selectors if selectors is not None else (ALL_INSTANCES,)),
+                frozenset(
+                    policy_selector(resource, selector)
+                    for selector in (selectors if selectors is not None else (ALL_INSTANCES,))
+                ),
             )
         )
     return tuple(result)
 
 
-BINDABLES: Final = (query, node, policy, action)
+def policy_selector(resource: str, selector: str) -> str:
+    """A selector as policies store it: ``"*"`` and ``"@own"`` as they are, ids raw.
+
+    Clients hold global ids, so a selector that is one is decoded to the raw
+    id it names, which must be of ``resource``'s type (an Account's for
+    accounts): the id of anything else would silently grant nothing, so it
+    is refused. Anything else is taken as a raw id, as before global ids were
+    accepted (no raw id Kingdom makes is also a well-formed global id).
+    """
+    if selector in (ALL_INSTANCES, OWN_INSTANCES):
+        return selector
+    try:
+        type_name, id = global_ids.decode(selector)
+    except Invalid:
+        return selector
+    expected = NODE_TYPE_OF_RESOURCE[resource]
+    if type_name != expected:
+        raise Invalid(
+            f"selector {selector!r} is the id of a {type_name}; "
+            f"policies on {resource} select {expected} ids"
+        )
+    return id
+
+
+BINDABLES: Final = (query, node, policy, action, resource_enum)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kingdom.domain.access import Actor, Permission, Policy, compile_policies
-from kingdom.services.resources import ACCOUNTS, ROLES, USERS
+from kingdom.services.resources import RESOURCES
 
 
 def actor(*policies: Policy, user_id: str | None = "actor") -> Actor:
@@ -13,4 +13,4 @@ def actor(*policies: Policy, user_id: str | None = "actor") -> Actor:
 
 def superuser(user_id: str = "root") -> Actor:
     """An actor allowed everything on every resource the handlers know."""
-    return actor(*(Policy.of(r, Permission.ALL) for r in (USERS, ROLES, ACCOUNTS)), user_id=user_id)
+    return actor(*(Policy.of(r, Permission.ALL) for r in RESOURCES), user_id=user_id)

@@ -40,7 +40,7 @@ class InvalidResetToken(Invalid):
     """
 
     def __init__(self) -> None:
-        super().__init__("this password reset link is invalid or has expired")
+        super().__init__("this password reset code is invalid or has expired")
 
 
 def reset_mail_body(secret: str, expires_at: datetime) -> str:

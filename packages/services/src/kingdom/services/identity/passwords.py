@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kingdom.domain.access import Permission, authorize
 from kingdom.domain.identity import ChangePassword
-from kingdom.domain.shared import Unauthenticated
+from kingdom.domain.shared import Invalid, Unauthenticated
 from kingdom.services.identity.credentials import replace_password
 from kingdom.services.identity.password_rules import ensure_acceptable_password
 from kingdom.services.identity.sessions import (
@@ -52,14 +52,16 @@ async def change_password(
     own = actor.user_id is not None and actor.user_id == command.user_id
     if not own:
         authorize(actor.context, USERS, Permission.UPDATE, command.user_id)
+    elif command.current_password is None:
+        # Bad input, not a failed proof: nothing was guessed, nothing is counted.
+        raise Invalid("the current password is required to change your own password")
     ensure_acceptable_password(command.new_password)
     async with uow:
         user = await uow.users.get(command.user_id)
-        if own and (
-            command.current_password is None
-            or not await hasher.verify(user.password_hash, command.current_password)
-        ):
-            raise Unauthenticated("the current password is wrong")
+        if own:
+            assert command.current_password is not None  # refused above
+            if not await hasher.verify(user.password_hash, command.current_password):
+                raise Unauthenticated("the current password is wrong")
         await replace_password(
             uow, user, await hasher.hash(command.new_password), clock=clock, ids=ids
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kingdom.domain.access import Permission, authorize
+from kingdom.domain.access import Actor, Permission, authorize
 from kingdom.domain.identity import (
     AttachPolicies,
     DetachPolicies,
@@ -13,11 +13,20 @@ from kingdom.domain.identity import (
 )
 from kingdom.services.meta import new_meta
 from kingdom.services.ports import Clock, IdGenerator, UnitOfWork
-from kingdom.services.resources import ROLES, USERS
+from kingdom.services.resources import ROLES, USERS, owner_from_id
 
 
-def _resource(subject: PolicySubject) -> str:
-    return USERS if subject == "user" else ROLES
+def _authorize_update(actor: Actor, subject: PolicySubject, subject_id: str) -> None:
+    """UPDATE on the user (which owns itself, so ``"@own"`` counts) or on the role."""
+    resource = USERS if subject == "user" else ROLES
+    authorize(
+        actor.context,
+        resource,
+        Permission.UPDATE,
+        subject_id,
+        caller=actor.user_id,
+        owner=owner_from_id(resource, subject_id),
+    )
 
 
 async def _holder(uow: UnitOfWork, subject: PolicySubject, subject_id: str) -> PolicyHolder:
@@ -29,13 +38,18 @@ async def _holder(uow: UnitOfWork, subject: PolicySubject, subject_id: str) -> P
 async def attach_policies(
     command: AttachPolicies, uow: UnitOfWork, clock: Clock, ids: IdGenerator
 ) -> None:
-    """Attach policies (needs UPDATE on the user or role, and every policy attached)."""
-    context = command.actor.context
-    authorize(context, _resource(command.subject), Permission.UPDATE, command.subject_id)
-    ensure_can_grant(context, command.policies)
+    """Attach policies (needs UPDATE on the user or role, and every policy attached).
+
+    Takes effect at once, like a detach: the access tokens of every user who
+    gains them (the user, or each holder of the role) are void from the
+    commit on, and a refresh gets a token with them.
+    """
+    _authorize_update(command.actor, command.subject, command.subject_id)
+    ensure_can_grant(command.actor.context, command.policies)
     async with uow:
         holder = await _holder(uow, command.subject, command.subject_id)
         holder.attach_policies(command.policies, new_meta(clock, ids))
+        await _void_holders_tokens(uow, holder)
         await uow.commit()
 
 
@@ -48,15 +62,21 @@ async def detach_policies(
     (the user, or each holder of the role) are void from the commit on, and
     a refresh gets a token without them. Sessions live on.
     """
-    authorize(
-        command.actor.context, _resource(command.subject), Permission.UPDATE, command.subject_id
-    )
+    _authorize_update(command.actor, command.subject, command.subject_id)
     async with uow:
         holder = await _holder(uow, command.subject, command.subject_id)
         holder.detach_policies(command.policies, new_meta(clock, ids))
-        if isinstance(holder, Role):
-            # One transaction for the role and every holder: a holder changed
-            # concurrently conflicts, and the bus runs the whole command again.
-            for user in await uow.users.holders_of_role(holder.code):
-                user.role_policies_detached(holder.code)
+        await _void_holders_tokens(uow, holder)
         await uow.commit()
+
+
+async def _void_holders_tokens(uow: UnitOfWork, holder: PolicyHolder) -> None:
+    """A role's policies changed: void the tokens of every user holding it.
+
+    (A user's own change voids its tokens in the aggregate itself.) One
+    transaction for the role and every holder: a holder changed concurrently
+    conflicts, and the bus runs the whole command again.
+    """
+    if isinstance(holder, Role):
+        for user in await uow.users.holders_of_role(holder.code):
+            user.role_policies_changed(holder.code)

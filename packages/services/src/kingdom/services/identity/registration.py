@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from kingdom.domain.access import Policy
 from kingdom.domain.identity import RegisterUser, User, clean_name, normalise_email
 from kingdom.domain.shared import RateLimited
+from kingdom.services.identity.new_users import NEW_USER_POLICIES
 from kingdom.services.identity.pacing import REGISTRATION_PACING, LatencyMimic
 from kingdom.services.identity.password_rules import ensure_acceptable_password
 from kingdom.services.meta import new_meta
@@ -25,10 +29,13 @@ async def register_user(
     ids: IdGenerator,
     throttle: LoginThrottle,
     registration_pacing: LatencyMimic = REGISTRATION_PACING,
+    new_user_policies: Iterable[Policy] = NEW_USER_POLICIES,
 ) -> str:
-    """Create an active user with no permissions; returns an id, the new user's if any.
+    """Create an active user; returns an id, the new user's if any.
 
-    Anyone may register, so there is no access check. An address already
+    The user starts with ``new_user_policies`` (by default, its own accounts
+    and its own user: see :mod:`~kingdom.services.identity.new_users`) and
+    no roles. Anyone may register, so there is no access check. An address already
     registered gets the same answer as a new one, after the same work: its
     password is hashed all the same, nothing is written, and the id returned
     is freshly drawn and names no user. Otherwise registering would tell
@@ -63,6 +70,7 @@ async def register_user(
         display_name=command.display_name,
         password_hash=password_hash,
         meta=new_meta(clock, ids),
+        policies=new_user_policies,
     )
     started = clock.now()
     async with uow:

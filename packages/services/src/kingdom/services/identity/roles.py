@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kingdom.domain.access import Permission, authorize
+from kingdom.domain.access import Actor, Permission, authorize
 from kingdom.domain.identity import AssignRole, CreateRole, RevokeRole, Role, ensure_can_grant
 from kingdom.domain.shared import Conflict
 from kingdom.services.meta import new_meta
@@ -34,9 +34,13 @@ async def create_role(command: CreateRole, uow: UnitOfWork, clock: Clock, ids: I
 
 
 async def assign_role(command: AssignRole, uow: UnitOfWork, clock: Clock, ids: IdGenerator) -> None:
-    """Give a user a role (needs ``users:UPDATE`` on the user, and every policy of the role)."""
+    """Give a user a role (needs ``users:UPDATE`` on the user, and every policy of the role).
+
+    Takes effect at once: the user's access tokens are void from the commit
+    on (the domain bumps ``token_version``), and a refresh gets one with the role.
+    """
     context = command.actor.context
-    authorize(context, USERS, Permission.UPDATE, command.user_id)
+    _authorize_user_update(command.actor, command.user_id)
     async with uow:
         role = await uow.roles.get(command.role_code)
         ensure_can_grant(context, role.policies)
@@ -53,8 +57,13 @@ async def revoke_role(command: RevokeRole, uow: UnitOfWork, clock: Clock, ids: I
     effect at once: the user's access tokens are void from the commit on (the
     domain bumps ``token_version``), and a refresh gets one without the role.
     """
-    authorize(command.actor.context, USERS, Permission.UPDATE, command.user_id)
+    _authorize_user_update(command.actor, command.user_id)
     async with uow:
         user = await uow.users.get(command.user_id)
         user.revoke_role(command.role_code, new_meta(clock, ids))
         await uow.commit()
+
+
+def _authorize_user_update(actor: Actor, user_id: str) -> None:
+    # A user owns itself: "@own" grants on users reach the caller's own user.
+    authorize(actor.context, USERS, Permission.UPDATE, user_id, caller=actor.user_id, owner=user_id)

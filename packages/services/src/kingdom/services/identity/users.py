@@ -19,7 +19,16 @@ async def disable_user(
     to them), so disabling is how a user's life ends, and it should take the
     stronger grant that editing a profile does not.
     """
-    authorize(command.actor.context, USERS, Permission.DELETE, command.user_id)
+    actor = command.actor
+    # A user owns itself, so "@own" DELETE on users lets a user disable itself.
+    authorize(
+        actor.context,
+        USERS,
+        Permission.DELETE,
+        command.user_id,
+        caller=actor.user_id,
+        owner=command.user_id,
+    )
     async with uow:
         user = await uow.users.get(command.user_id)
         user.disable(new_meta(clock, ids))
