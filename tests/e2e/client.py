@@ -44,3 +44,16 @@ class GraphQLClient:
         assert result.status == 200, result.body
         assert not result.codes, result.body
         return result.data
+
+
+LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
+
+
+def access_token(http: httpx.Client, email: str, password: str) -> str:
+    """Log in over HTTP and return the access token (the login must succeed)."""
+    response = http.post(
+        "/graphql",
+        json={"query": LOGIN, "variables": {"input": {"email": email, "password": password}}},
+    )
+    token: str = response.json()["data"]["login"]["accessToken"]
+    return token

@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e.client import access_token
 from e2e.server import RunningServer, run_server
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@kingdom.local", "admin password for e2e hostile documents"
@@ -53,7 +54,6 @@ PRODUCTION = {
     "KINGDOM_TOKEN_SIGNING_KEY": "e2e-hostile-signing-key-0123456789abcdefghijklmnop",
     "KINGDOM_ADMIN_PASSWORD": ADMIN_PASSWORD,
 }
-LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
 
 CLIENTS = 8
 SIEGE_SECONDS = 4.0
@@ -181,15 +181,7 @@ def server(
 
 
 def login(http: httpx.Client) -> str:
-    response = http.post(
-        "/graphql",
-        json={
-            "query": LOGIN,
-            "variables": {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}},
-        },
-    )
-    token: str = response.json()["data"]["login"]["accessToken"]
-    return token
+    return access_token(http, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 def request(

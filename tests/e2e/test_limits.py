@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e.client import access_token
 from e2e.server import RunningServer, run_server
 from kingdom.entrypoints.graphql.global_ids import decode
 
@@ -28,7 +29,6 @@ PRODUCTION = {
     "KINGDOM_TOKEN_SIGNING_KEY": SIGNING_KEY,
     "KINGDOM_ADMIN_PASSWORD": ADMIN_PASSWORD,
 }
-LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
 
 DEEP = (
     "{ accounts(first: 1) { edges { node { transfers(first: 1) { edges { node {"
@@ -64,15 +64,7 @@ def admin(http: httpx.Client) -> str:
 
 
 def login(http: httpx.Client) -> str:
-    response = http.post(
-        "/graphql",
-        json={
-            "query": LOGIN,
-            "variables": {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}},
-        },
-    )
-    token: str = response.json()["data"]["login"]["accessToken"]
-    return token
+    return access_token(http, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 def post(
