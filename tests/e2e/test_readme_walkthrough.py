@@ -96,7 +96,8 @@ def test_the_walkthrough_runs_as_written(
         **os.environ,
         "KINGDOM": server.base_url,
         "KINGDOM_DATA_DIR": str(workdir / ".kingdom"),
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        # Absolute: the walk-through runs in its own directory.
+        "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p),
         **backend,
     }
     environment.pop("TOKEN", None)
