@@ -35,7 +35,7 @@ from kingdom.services.retry import RetryPolicy
 
 @asynccontextmanager
 async def schema_database(
-    url: str, isolation: Isolation = Isolation.REPEATABLE_READ
+    url: str, isolation: Isolation = Isolation.READ_COMMITTED
 ) -> AsyncIterator[Database]:
     """A database at ``url`` with Kingdom's schema, disposed of afterwards."""
     database = create_database(url, isolation=isolation)

@@ -1,4 +1,4 @@
-"""Consistency under concurrency on PostgreSQL (REPEATABLE READ + aggregate versions).
+"""Consistency under concurrency on PostgreSQL (row locks, READ COMMITTED, aggregate versions).
 
 No sleeps decide an outcome here: races are staged explicitly (a competing
 transaction commits between another's read and its write), and the bank
@@ -12,8 +12,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from integration.adapters.support import SqlApp, outbox_rows, schema_database
@@ -23,9 +22,8 @@ from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.identity import RegisterUser
 from kingdom.domain.ledger import Deposit, InsufficientFunds, OpenAccount, TransferFunds
-from kingdom.domain.shared import Event
 from kingdom.services.fakes import superuser
-from kingdom.services.ports import ConcurrencyConflict
+from kingdom.services.ports import Change
 from kingdom.services.retry import RetryPolicy
 
 
@@ -60,38 +58,48 @@ async def an_owner(app: SqlApp) -> str:
     return owner_id
 
 
-async def test_a_lost_update_is_refused(postgres_url: str) -> None:
-    """Read, a concurrent commit, write: the second writer gets a conflict, not a silent overwrite."""
+async def test_a_lost_update_is_impossible_the_second_writer_waits(postgres_url: str) -> None:
+    """Read, a concurrent writer, write: it waits for the row lock and builds on the commit."""
     async with fresh_postgres(postgres_url) as url, schema_database(url) as database:
         app = SqlApp(database)
         account_id = await funded_account(app, await an_owner(app), 100)
 
-        first, second = SqlUnitOfWork(database), SqlUnitOfWork(database)
-        async with first:
-            mine = await first.accounts.get(account_id)  # the snapshot is taken here
-            async with second:
-                theirs = await second.accounts.get(account_id)
-                theirs.deposit(10, app.meta())
+        async def theirs() -> int:
+            async with SqlUnitOfWork(database) as second:
+                account = await second.accounts.get(account_id)  # waits for the lock
+                account.deposit(10, app.meta())
                 await second.commit()
-            mine.deposit(5, app.meta())
-            with pytest.raises(ConcurrencyConflict):
-                await first.commit()
+                return account.balance
 
-        assert await balance_of(database, account_id) == 110
+        async with SqlUnitOfWork(database) as first:
+            mine = await first.accounts.get(account_id)  # locked FOR UPDATE here
+            waiting = asyncio.create_task(theirs())
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            mine.deposit(5, app.meta())
+            await first.commit()
+        assert await asyncio.wait_for(waiting, 10) == 115
+        assert await balance_of(database, account_id) == 115
 
 
 class RacingUnitOfWork(SqlUnitOfWork):
-    """Runs ``race`` (once) after the handler's reads and just before its commit."""
+    """Runs ``race`` (once) on its own transaction after the handler's reads, before its commit.
 
-    def __init__(self, database: Database, race: Callable[[], Awaitable[None]] | None) -> None:
+    (In its own transaction: the handler's transaction holds the account's
+    row lock, so "someone else" could not write it from outside.)
+    """
+
+    def __init__(
+        self, database: Database, race: Callable[[SqlUnitOfWork], Awaitable[None]] | None
+    ) -> None:
         super().__init__(database)
         self.race = race
 
-    async def _commit(self, events: Sequence[Event]) -> None:
+    async def _commit(self, changes: Sequence[Change]) -> None:
         if self.race is not None:
             race, self.race = self.race, None
-            await race()
-        await super()._commit(events)
+            await race(self)
+        await super()._commit(changes)
 
 
 async def test_the_bus_retries_a_lost_race_to_the_correct_value(postgres_url: str) -> None:
@@ -99,10 +107,12 @@ async def test_the_bus_retries_a_lost_race_to_the_correct_value(postgres_url: st
         app = SqlApp(database)
         account_id = await funded_account(app, await an_owner(app), 100)
 
-        async def concurrent_deposit() -> None:
-            async with SqlUnitOfWork(database) as other:
-                (await other.accounts.get(account_id)).deposit(10, app.meta())
-                await other.commit()
+        async def concurrent_deposit(uow: SqlUnitOfWork) -> None:
+            await uow.transaction.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(balance=accounts.c.balance + 10, version=accounts.c.version + 1)
+            )
 
         races = [concurrent_deposit]
         before = len(app.units_of_work)
@@ -111,11 +121,12 @@ async def test_the_bus_retries_a_lost_race_to_the_correct_value(postgres_url: st
             Deposit(meta=app.meta(), actor=superuser(), account_id=account_id, amount=5)
         )
 
-        assert await balance_of(database, account_id) == 115
+        assert await balance_of(database, account_id) == 105
         # Two attempts of the command; the failed one left no outbox row.
         assert len(app.units_of_work) - before == 2
         deposits = [r for r in await outbox_rows(database) if r["event_type"].endswith("Deposited")]
-        assert [r["payload"]["balance"] for r in deposits] == [100, 110, 115]
+        # The racing write rolled back with the failed attempt: the retry saw 100 again.
+        assert [r["payload"]["balance"] for r in deposits] == [100, 105]
 
 
 @dataclass
@@ -162,8 +173,9 @@ async def test_bank_workload_keeps_every_invariant(postgres_url: str) -> None:
         async def auditor() -> None:
             # Balances read one by one, but in one REPEATABLE READ transaction:
             # together they must describe one consistent moment.
+            snapshot = database.engine.execution_options(isolation_level="REPEATABLE READ")
             while not done.is_set():
-                async with database.writer.connect() as connection, connection.begin():
+                async with snapshot.connect() as connection, connection.begin():
                     seen = [await read_balance(connection, account_id) for account_id in ids]
                 assert sum(seen) == total
                 assert min(seen) >= 0

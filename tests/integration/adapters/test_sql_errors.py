@@ -9,7 +9,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from kingdom.adapters.sql.errors import translate, translated_errors
-from kingdom.adapters.sql.mapping import start_mappers
 from kingdom.domain.shared import Conflict
 from kingdom.services.ports import ConcurrencyConflict
 
@@ -80,8 +79,3 @@ async def test_the_context_manager_chains_the_original() -> None:
         async with translated_errors():
             raise original
     assert raised.value.__cause__ is original
-
-
-def test_start_mappers_is_idempotent() -> None:
-    start_mappers()
-    start_mappers()

@@ -33,7 +33,7 @@ from kingdom.domain.ledger import Account, Deposit, OpenAccount, TransferFunds
 from kingdom.domain.shared import Command, Event, MessageMeta
 from kingdom.services.fakes import superuser
 from kingdom.services.meta import new_meta
-from kingdom.services.ports import Clock, ConcurrencyConflict, IdGenerator, UnitOfWork
+from kingdom.services.ports import Change, Clock, ConcurrencyConflict, IdGenerator, UnitOfWork
 
 
 async def register(app: SqlApp, email: str) -> str:
@@ -218,15 +218,15 @@ async def test_a_commit_failing_after_the_flush_leaves_no_state_and_no_outbox_ro
 class LosesTheRace(SqlUnitOfWork):
     """Just before committing, "someone else" bumps the versions of the accounts it loaded."""
 
-    async def _commit(self, events: Sequence[Event]) -> None:
+    async def _commit(self, changes: Sequence[Change]) -> None:
         if self.accounts.seen:
             ids = [account.id for account in self.accounts.seen]
-            await self.session.execute(
+            await self.transaction.execute(
                 update(accounts)
                 .where(accounts.c.id.in_(ids))
                 .values(version=accounts.c.version + 1)
             )
-        await super()._commit(events)
+        await super()._commit(changes)
 
 
 async def test_a_retried_conflict_still_leaves_exactly_one_row_per_event(

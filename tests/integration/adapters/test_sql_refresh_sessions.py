@@ -19,7 +19,6 @@ from integration.adapters.support import schema_database
 from integration.databases import fresh_postgres
 from kingdom.adapters.identity.tables import refresh_sessions
 from kingdom.adapters.sql.engine import Database, Isolation
-from kingdom.adapters.sql.mapping import start_mappers
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.identity import RefreshSession, User
 from kingdom.domain.shared import Conflict, MessageMeta, NotFound
@@ -28,16 +27,6 @@ from kingdom.services.ports import ConcurrencyConflict
 NOW = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 LIFETIME = timedelta(days=30)
 _ids = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def _mapped() -> None:
-    """Map the classes first: these tests build sessions before their first unit of work.
-
-    (An object made before its class was mapped is not instrumented, and the
-    unit of work could not add it.)
-    """
-    start_mappers()
 
 
 def meta() -> MessageMeta:
@@ -142,6 +131,8 @@ async def test_a_rotation_is_persisted(database_url: str) -> None:
             assert session is not None
             session.rotate(h(2), used)
             await uow.commit()
+        async with SqlUnitOfWork(database) as uow:
+            session = await uow.sessions.get(session.id)
             session.rotate(h(3), used + timedelta(minutes=1))  # compared with h(2) now
             await uow.commit()
 
@@ -218,7 +209,7 @@ async def test_a_stale_rotation_is_a_concurrency_conflict_and_writes_nothing(
             session = await uow.sessions.get("fam-1")
             # Someone else's rotation, simulated inside this transaction
             # (SQLite admits one writer at a time, so it cannot come from outside).
-            await uow.session.execute(
+            await uow.transaction.execute(
                 update(refresh_sessions)
                 .where(refresh_sessions.c.id == "fam-1")
                 .values(token_hash=h("theirs"), rotation_counter=1)
@@ -228,7 +219,6 @@ async def test_a_stale_rotation_is_a_concurrency_conflict_and_writes_nothing(
                 await uow.commit()
             # Detached, but still readable as the handler left it.
             assert (session.token_hash, session.rotation_counter) == (h("mine"), 1)
-            assert uow.sessions.seen == ()  # the next attempt starts afresh
 
         row = (await stored(database))["fam-1"]
         assert (row["token_hash"], row["rotation_counter"], row["last_used_at"]) == (
@@ -246,7 +236,7 @@ async def test_a_revocation_after_a_concurrent_rotation_is_a_concurrency_conflic
         await arrange(database)
         async with SqlUnitOfWork(database) as uow:
             session = await uow.sessions.get("fam-1")
-            await uow.session.execute(
+            await uow.transaction.execute(
                 update(refresh_sessions)
                 .where(refresh_sessions.c.id == "fam-1")
                 .values(token_hash=h("theirs"))
@@ -308,7 +298,7 @@ async def test_concurrent_refreshes_of_one_token_let_exactly_one_through(
         # The compare-and-set itself: the UPDATE ... WHERE token_hash = :loaded matches no row.
         (Isolation.READ_COMMITTED, "stale"),
         # PostgreSQL's snapshot check fires first (40001); the outcome is the same.
-        (Isolation.REPEATABLE_READ, "serialization"),
+        (Isolation.REPEATABLE_READ, "try again"),
     ],
 )
 async def test_postgres_a_stale_concurrent_rotation_is_detected(

@@ -21,6 +21,7 @@ from kingdom.adapters.ledger.tables import accounts
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
+from kingdom.adapters.sql.snapshot import ReadSnapshots
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.access import Actor, Policy, compile_policies
 from kingdom.domain.identity import RegisterUser, StaleAccessToken, UserStatus
@@ -232,6 +233,7 @@ async def running_api(
             clock=clock,
             ids=ids,
             authenticate=lambda token: api.authenticate(token),
+            read_snapshot=ReadSnapshots(database),
         )
         app: ASGIApp = create_app(
             create_graphql_app(

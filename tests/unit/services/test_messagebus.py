@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
@@ -14,7 +14,7 @@ import pytest
 from kingdom.domain.shared import Aggregate, Command, Conflict, Event, Invalid, MessageMeta
 from kingdom.services.injection import DependencyError, Handler
 from kingdom.services.messagebus import MessageBus, NoHandler
-from kingdom.services.ports import ConcurrencyConflict, UnitOfWork
+from kingdom.services.ports import Change, ConcurrencyConflict, Keeper, UnitOfWork
 from kingdom.services.retry import NO_RETRY, RetryPolicy
 
 _ids = count(1)
@@ -51,20 +51,28 @@ class Journal(Aggregate):
         self._record(event)
 
 
+class Journals(Keeper[Journal]):
+    """A repository of journals that never changes state: only their events count."""
+
+    def changed(self, record: Journal) -> bool:
+        return False
+
+    def stored(self, record: Journal) -> None:
+        pass
+
+
 class StubUnitOfWork(UnitOfWork):
     """Just enough of a unit of work: one aggregate, commit and rollback counted."""
 
     def __init__(self, fail_commits: int = 0) -> None:
         super().__init__()
         self.journal = Journal("journal")
+        Journals(self.tracker)._track(self.journal)
         self.commits = 0
         self.rollbacks = 0
         self.fail_commits = fail_commits
 
-    def _aggregates(self) -> Iterator[Aggregate]:
-        yield self.journal
-
-    async def _commit(self, events: Sequence[Event]) -> None:
+    async def _commit(self, changes: Sequence[Change]) -> None:
         if self.fail_commits:
             self.fail_commits -= 1
             raise ConcurrencyConflict("lost the race")

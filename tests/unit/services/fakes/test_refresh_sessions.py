@@ -109,7 +109,6 @@ async def test_a_rotation_is_written_on_commit_only() -> None:
         1,
         NOW + DAY,
     )
-    assert uow.sessions.seen == ()  # forgotten once the unit of work is closed
 
 
 async def test_reading_writes_nothing() -> None:
@@ -119,17 +118,6 @@ async def test_reading_writes_nothing() -> None:
         await uow.sessions.get("s-1")
         await uow.commit()
     assert store.refresh_sessions["s-1"] is stored
-
-
-async def test_a_second_commit_in_one_unit_of_work_builds_on_the_first() -> None:
-    store = seeded()
-    async with FakeUnitOfWork(store) as uow:
-        session = await uow.sessions.get("s-1")
-        session.rotate("h-2", NOW)
-        await uow.commit()
-        session.rotate("h-3", NOW)  # compared with h-2 now, as committed
-        await uow.commit()
-    assert store.refresh_sessions["s-1"].token_hash == "h-3"
 
 
 async def test_of_two_concurrent_rotations_exactly_one_commits() -> None:
@@ -142,7 +130,7 @@ async def test_of_two_concurrent_rotations_exactly_one_commits() -> None:
         theirs.rotate("h-theirs", NOW)
         await second.commit()
         mine.rotate("h-mine", NOW)
-        with pytest.raises(ConcurrencyConflict, match="rotated concurrently"):
+        with pytest.raises(ConcurrencyConflict, match="changed concurrently"):
             await first.commit()
     assert store.refresh_sessions["s-1"].token_hash == "h-theirs"
 

@@ -27,6 +27,7 @@ from kingdom.adapters.security.token_cache import CachingTokenVerifier
 from kingdom.adapters.security.tokens import JwtTokenIssuer, JwtTokenVerifier, KeySet
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database, create_database
+from kingdom.adapters.sql.snapshot import ReadSnapshots
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.adapters.system import SystemClock, UuidIds
 from kingdom.domain.access import Actor
@@ -94,6 +95,7 @@ def build(settings: Settings) -> Kingdom:
             # and its own user. Pass () to have every grant come from an admin.
             "new_user_policies": NEW_USER_POLICIES,
         },
+        idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
     )
     token_states = SqlTokenStates(database)
 
@@ -119,6 +121,7 @@ def build(settings: Settings) -> Kingdom:
         clock=clock,
         ids=ids,
         authenticate=authenticate,
+        read_snapshot=ReadSnapshots(database),
     )
     return Kingdom(settings, database, bus, services, keys)
 

@@ -10,11 +10,13 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from kingdom.adapters.migrations.runner import MigrationError
+from kingdom.adapters.sql.capacity import PoolTooLarge, ensure_pool_fits
 from kingdom.entrypoints import embedded
 from kingdom.entrypoints.admin import ensure_admin
 from kingdom.entrypoints.composition import build
 from kingdom.entrypoints.log_format import logging_config
 from kingdom.entrypoints.settings import Settings, SettingsError
+from kingdom.services.outages import Outage
 
 
 def main() -> None:
@@ -25,7 +27,10 @@ def main() -> None:
         sys.exit(2)
     try:
         described = asyncio.run(_prepare(settings))
-    except (MigrationError, SQLAlchemyError, OSError, ValueError) as error:
+    except PoolTooLarge as error:
+        print(f"kingdom: invalid setting {error}", file=sys.stderr)
+        sys.exit(2)
+    except (MigrationError, SQLAlchemyError, OSError, ValueError, Outage) as error:
         print(f"kingdom: cannot prepare the database: {error}", file=sys.stderr)
         sys.exit(1)
     print(f"kingdom: data in {settings.data_dir.resolve()}; {described}", file=sys.stderr)
@@ -56,6 +61,8 @@ async def _prepare(settings: Settings) -> str:
     described = await embedded.prepare(settings)
     kingdom = build(settings)
     try:
+        # Before anything is written: every worker's pool must fit the server.
+        await ensure_pool_fits(kingdom.database, settings.workers, settings.database_pool_size)
         admin = await ensure_admin(kingdom, settings.admin_password)
     finally:
         await kingdom.database.dispose()

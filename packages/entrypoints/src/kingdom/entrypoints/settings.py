@@ -89,6 +89,8 @@ class Settings:
     """A refresh-token family ends this long after its login at the latest (>= idle)."""
     reset_token_ttl_seconds: int = 30 * 60
     """How long a password reset code works."""
+    idempotency_retention_seconds: int = 24 * 60 * 60
+    """How long a mutation's idempotency key answers repeats (then it runs again, and is pruned)."""
     password_time_cost: int = DEFAULT_TIME_COST
     """argon2id passes; at least argon2-cffi's default (raising it rehashes at next login)."""
     password_memory_kib: int = DEFAULT_MEMORY_COST
@@ -263,6 +265,7 @@ _BOUNDED_INTEGERS: dict[str, tuple[str, int, int, str]] = {
     "refresh_lifetime_seconds": ("REFRESH_LIFETIME_SECONDS", 60, _YEAR_SECONDS, ""),
     # As low as 1 s, so an end-to-end test can watch a code expire.
     "reset_token_ttl_seconds": ("RESET_TOKEN_TTL_SECONDS", 1, 86_400, ""),
+    "idempotency_retention_seconds": ("IDEMPOTENCY_RETENTION_SECONDS", 1, _YEAR_SECONDS, ""),
     "password_time_cost": ("PASSWORD_TIME_COST", DEFAULT_TIME_COST, 100, _ARGON2_NOTE),
     "password_memory_kib": (
         "PASSWORD_MEMORY_KIB",

@@ -8,11 +8,14 @@ in a dict keyed by the parameter names handlers use, and calls
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 
 from kingdom.domain.shared import Command, Event
 from kingdom.services import identity, ledger, relay
+from kingdom.services.idempotency import DEFAULT_RETENTION, Idempotency
 from kingdom.services.injection import Handler
 from kingdom.services.messagebus import MessageBus, UnitOfWorkFactory
+from kingdom.services.ports import Clock
 from kingdom.services.retry import RetryPolicy
 
 COMMAND_HANDLERS: Mapping[type[Command], Handler] = {
@@ -51,16 +54,23 @@ def bootstrap(
     command_handlers: Mapping[type[Command], Handler] = COMMAND_HANDLERS,
     event_handlers: Mapping[type[Event], Iterable[Handler]] = EVENT_HANDLERS,
     retry: RetryPolicy | None = None,
+    idempotency_retention: timedelta = DEFAULT_RETENTION,
 ) -> MessageBus:
     """Build a bus wiring ``dependencies`` into every handler, by parameter name.
 
     Fails fast (``DependencyError``) if a handler needs a name that is not in
-    ``dependencies``.
+    ``dependencies``. Idempotency keys are kept ``idempotency_retention``
+    (measured on ``dependencies["clock"]``).
     """
+    clock = dependencies.get("clock")
+    idempotency = (
+        Idempotency(clock, retention=idempotency_retention) if isinstance(clock, Clock) else None
+    )
     return MessageBus(
         uow_factory=uow_factory,
         command_handlers=command_handlers,
         event_handlers=event_handlers,
         dependencies=dependencies,
         retry=retry,
+        idempotency=idempotency,
     )

@@ -16,6 +16,9 @@ Semantics, in the spirit of *Cosmic Python*:
 - A command (or event handler) that loses an optimistic-concurrency race is
   run again on fresh data, a bounded number of times, with jittered
   exponential backoff; then the conflict surfaces.
+- A command carrying an idempotency key is run through
+  :class:`~kingdom.services.idempotency.Idempotency` (on each attempt): a
+  repeat is answered from the first run's record.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kingdom.domain.shared import Command, Event, Message
+from kingdom.services.idempotency import Idempotency, idempotency_key_of
 from kingdom.services.injection import BoundHandler, Handler, bind
 from kingdom.services.ports import ConcurrencyConflict, UnitOfWork
 from kingdom.services.retry import RetryPolicy
@@ -50,9 +54,14 @@ class MessageBus:
         event_handlers: Mapping[type[Event], Iterable[Handler]],
         dependencies: Mapping[str, object],
         retry: RetryPolicy | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
-        """Bind every handler now; an unknown dependency name raises ``DependencyError``."""
+        """Bind every handler now; an unknown dependency name raises ``DependencyError``.
+
+        Without ``idempotency`` a command that carries a key is refused (a wiring mistake).
+        """
         self._uow_factory = uow_factory
+        self._idempotency = idempotency
         self._retry = retry or RetryPolicy()
         self._commands: dict[type[Command], BoundHandler] = {
             kind: bind(handler, dependencies) for kind, handler in command_handlers.items()
@@ -115,6 +124,10 @@ class MessageBus:
         while True:
             uow = self._uow_factory() if handler.wants_uow else None
             try:
+                if uow is not None and isinstance(message, Command):
+                    key = idempotency_key_of(message)
+                    if key is not None:
+                        return await self._run_keyed(handler, message, key, uow)
                 return await handler(message, uow)
             except ConcurrencyConflict:
                 failures += 1
@@ -128,3 +141,12 @@ class MessageBus:
                 if uow is not None:
                     queue.extend(uow.collect_new_events())
             await self._retry.backoff(failures)
+
+    async def _run_keyed(
+        self, handler: BoundHandler, command: Command, key: str, uow: UnitOfWork
+    ) -> Any:
+        if self._idempotency is None:
+            raise NoHandler(
+                f"{type(command).__name__} carries an idempotency key; no rule is wired"
+            )
+        return await self._idempotency.run(handler, command, key, uow, self._uow_factory)

@@ -5,6 +5,13 @@ gets :class:`~kingdom.services.ports.ConcurrencyConflict`. Running it again
 on fresh data usually succeeds. The delay grows exponentially so a hot row is
 not hammered, and it is jittered ("full jitter") so the losers of one race do
 not collide again in lockstep.
+
+The budget is sized to absorb contention rather than report it: 10 tries
+spread over about a second (the caps add up to ~1.2 s, the expected wait to
+half that). Hot accounts rarely need it — the SQL ledger queues on row locks
+instead of conflicting — but optimistic writes elsewhere (a user, a role, a
+session) and SQLite's busy writer do, and a client that did not send an
+``expectedVersion`` should not be told CONFLICT for a race it cannot see.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ class RetryPolicy:
     deterministically.
     """
 
-    attempts: int = 4
+    attempts: int = 10
     base_delay: float = 0.005
-    max_delay: float = 0.2
+    max_delay: float = 0.25
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
     random: Callable[[], float] = field(default=_random.random, repr=False)
 

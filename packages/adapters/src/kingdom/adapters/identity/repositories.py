@@ -1,215 +1,235 @@
-"""SQL repositories of the identity context, on the unit of work's ORM session.
+"""SQL repositories of the identity context, on the unit of work's transaction.
 
-They only load and stage; the unit of work decides what to write at commit
-(see :mod:`kingdom.adapters.sql.unit_of_work`). A user's role codes are read
-from ``user_roles`` with the user and remembered as loaded, so the unit of
-work can write just the difference (see :mod:`kingdom.adapters.sql.mapping`
-for why they are not an ORM relationship).
+Each loads rows with Core and builds records through its
+:class:`~kingdom.adapters.sql.records.Rows`, which also writes them back at
+commit (a compare-and-set on the guard column). A user's role codes are read
+from ``user_roles`` with the user and remembered as loaded, so the user
+repository writes just the difference.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, delete, insert, select
 
 from kingdom.adapters.identity.tables import refresh_sessions as refresh_sessions_table
 from kingdom.adapters.identity.tables import reset_tokens as reset_tokens_table
 from kingdom.adapters.identity.tables import roles as roles_table
 from kingdom.adapters.identity.tables import user_roles, users
-from kingdom.adapters.sql.errors import translated_errors
+from kingdom.adapters.sql.records import Rows, SqlTransaction
 from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.services.ports import (
+    Change,
     RefreshSessionRepository,
     ResetTokenRepository,
     RoleRepository,
+    Tracker,
     UserRepository,
 )
 
 
 class SqlUserRepository(UserRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
-        self._session = session
+    def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.rows = Rows(transaction, users, User, self.noun, guard="version")
         self._stored_role_codes: dict[str, frozenset[str]] = {}
         """Role codes as stored, per loaded user id (absent: a new user, nothing stored)."""
 
+    def changed(self, record: User) -> bool:
+        return self.rows.changed(record) or self._role_codes_changed(record)
+
+    def stored(self, record: User) -> None:
+        self.rows.stored(record)
+        self._stored_role_codes[record.id] = frozenset(record.role_codes)
+
+    async def write(self, change: Change) -> None:
+        """The row (its version goes up even if only its roles changed), then ``user_roles``."""
+        await self.rows.write(change)
+        user: User = change.record
+        stored = self._stored_role_codes.get(user.id, frozenset())
+        removed = stored - user.role_codes
+        added = user.role_codes - stored
+        execute = self.rows.transaction.execute
+        if removed:
+            await execute(
+                delete(user_roles).where(
+                    user_roles.c.user_id == user.id, user_roles.c.role_code.in_(removed)
+                )
+            )
+        if added:
+            await execute(
+                insert(user_roles),
+                [{"user_id": user.id, "role_code": code} for code in sorted(added)],
+            )
+
     async def _add(self, aggregate: User) -> None:
-        pass  # the unit of work inserts new aggregates at commit, parents first
+        pass  # inserted at commit
 
     async def _find(self, id: str) -> User | None:
-        async with translated_errors():
-            user = await self._session.get(User, id)
-            return await self._with_role_codes(user)
+        return await self._one(select(users).where(users.c.id == id))
 
     async def _find_by_email(self, email: str) -> User | None:
-        async with translated_errors():
-            result = await self._session.execute(select(User).where(users.c.email == email))
-            return await self._with_role_codes(result.scalar_one_or_none())
+        return await self._one(select(users).where(users.c.email == email))
 
     async def _find_holders_of_role(self, role_code: str) -> list[User]:
         holders = select(user_roles.c.user_id).where(user_roles.c.role_code == role_code)
-        async with translated_errors():
-            result = await self._session.execute(
-                select(User).where(users.c.id.in_(holders)).order_by(users.c.id)
+        execute = self.rows.transaction.execute
+        result = await execute(select(users).where(users.c.id.in_(holders)).order_by(users.c.id))
+        found = [user for user in map(self.rows.build, result) if user is not None]
+        # Every holder's roles in one more query, not one per holder.
+        codes = await execute(
+            select(user_roles.c.user_id, user_roles.c.role_code).where(
+                user_roles.c.user_id.in_(holders)
             )
-            found = list(result.scalars())
-            # Every holder's roles in one more query, not one per holder.
-            codes = await self._session.execute(
-                select(user_roles.c.user_id, user_roles.c.role_code).where(
-                    user_roles.c.user_id.in_(holders)
-                )
-            )
+        )
         by_user: dict[str, set[str]] = {}
         for row in codes:
             by_user.setdefault(row.user_id, set()).add(row.role_code)
         for user in found:
-            # A user already loaded here keeps its roles as they are in memory.
             if user.id not in self._stored_role_codes:
-                stored = frozenset(by_user.get(user.id, ()))
-                user.role_codes = set(stored)
-                self._stored_role_codes[user.id] = stored
+                self._with_codes(user, frozenset(by_user.get(user.id, ())))
         return found
 
-    async def _with_role_codes(self, user: User | None) -> User | None:
+    async def _one(self, query: Select[tuple[object, ...]]) -> User | None:
+        user = self.rows.build((await self.rows.transaction.execute(query)).one_or_none())
         if user is None or user.id in self._stored_role_codes:
             return user
-        result = await self._session.execute(
+        result = await self.rows.transaction.execute(
             select(user_roles.c.role_code).where(user_roles.c.user_id == user.id)
         )
-        codes: frozenset[str] = frozenset(result.scalars())
+        return self._with_codes(user, frozenset(result.scalars()))
+
+    def _with_codes(self, user: User, codes: frozenset[str]) -> User:
         user.role_codes = set(codes)
         self._stored_role_codes[user.id] = codes
         return user
 
-    def role_codes_changed(self, user: User) -> bool:
+    def _role_codes_changed(self, user: User) -> bool:
         return frozenset(user.role_codes) != self._stored_role_codes.get(user.id, frozenset())
-
-    async def write_role_codes(self) -> None:
-        """Bring ``user_roles`` in line with every seen user's ``role_codes`` (after the flush)."""
-        for user in self.seen:
-            stored = self._stored_role_codes.get(user.id, frozenset())
-            removed = stored - user.role_codes
-            added = user.role_codes - stored
-            if removed:
-                await self._session.execute(
-                    delete(user_roles).where(
-                        user_roles.c.user_id == user.id, user_roles.c.role_code.in_(removed)
-                    )
-                )
-            if added:
-                await self._session.execute(
-                    insert(user_roles),
-                    [{"user_id": user.id, "role_code": code} for code in sorted(added)],
-                )
-
-    def role_codes_committed(self) -> None:
-        """The commit succeeded: what is in memory is now what is stored."""
-        for user in self.seen:
-            self._stored_role_codes[user.id] = frozenset(user.role_codes)
 
 
 class SqlRoleRepository(RoleRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
-        self._session = session
+    def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.rows = Rows(transaction, roles_table, Role, self.noun, guard="version")
+
+    def changed(self, record: Role) -> bool:
+        return self.rows.changed(record)
+
+    def stored(self, record: Role) -> None:
+        self.rows.stored(record)
+
+    async def write(self, change: Change) -> None:
+        await self.rows.write(change)
 
     async def _add(self, aggregate: Role) -> None:
-        pass  # inserted by the unit of work at commit
+        pass  # inserted at commit
 
     async def _find(self, id: str) -> Role | None:
-        async with translated_errors():
-            return await self._session.get(Role, id)
+        result = await self.rows.transaction.execute(
+            select(roles_table).where(roles_table.c.id == id)
+        )
+        return self.rows.build(result.one_or_none())
 
     async def _find_many(self, codes: set[str]) -> list[Role]:
-        async with translated_errors():
-            result = await self._session.execute(
-                select(Role).where(roles_table.c.id.in_(sorted(codes))).order_by(roles_table.c.id)
-            )
-            return list(result.scalars())
+        result = await self.rows.transaction.execute(
+            select(roles_table)
+            .where(roles_table.c.id.in_(sorted(codes)))
+            .order_by(roles_table.c.id)
+        )
+        return [role for role in map(self.rows.build, result) if role is not None]
 
 
 class SqlResetTokenRepository(ResetTokenRepository):
-    """Tokens are ORM-mapped, so a redeemed one (``used_at`` set) is flushed on commit."""
+    """A redeemed or voided token is written only while it is still unused as stored."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
-        self._session = session
+    def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.rows = Rows(transaction, reset_tokens_table, ResetToken, self.noun, guard=None)
+
+    def changed(self, record: ResetToken) -> bool:
+        return self.rows.changed(record)
+
+    def stored(self, record: ResetToken) -> None:
+        self.rows.stored(record)
+
+    async def write(self, change: Change) -> None:
+        await self.rows.write(change)
 
     async def _add(self, token: ResetToken) -> None:
-        pass  # inserted by the unit of work at commit, after its user
+        pass  # inserted at commit, after its user
 
     async def _find_by_hash(self, token_hash: str) -> ResetToken | None:
-        async with translated_errors():
-            result = await self._session.execute(
-                select(ResetToken).where(reset_tokens_table.c.token_hash == token_hash)
-            )
-            return result.scalar_one_or_none()
+        table = reset_tokens_table
+        return await self._first(select(table).where(table.c.token_hash == token_hash))
 
     async def _find_latest_for_user(self, user_id: str) -> ResetToken | None:
         table = reset_tokens_table
-        async with translated_errors():
-            result = await self._session.execute(
-                select(ResetToken)
-                .where(table.c.user_id == user_id)
-                .order_by(table.c.issued_at.desc(), table.c.id.desc())
-                .limit(1)
-            )
-            return result.scalar_one_or_none()
+        return await self._first(
+            select(table)
+            .where(table.c.user_id == user_id)
+            .order_by(table.c.issued_at.desc(), table.c.id.desc())
+            .limit(1)
+        )
 
     async def _list_usable_for_user(self, user_id: str, now: datetime) -> list[ResetToken]:
         table = reset_tokens_table
-        async with translated_errors():
-            result = await self._session.execute(
-                select(ResetToken)
-                .where(
-                    table.c.user_id == user_id,
-                    table.c.used_at.is_(None),
-                    table.c.expires_at > now,
-                )
-                .order_by(table.c.id)
-            )
-            return list(result.scalars())
+        result = await self.rows.transaction.execute(
+            select(table)
+            .where(table.c.user_id == user_id, table.c.used_at.is_(None), table.c.expires_at > now)
+            .order_by(table.c.id)
+        )
+        return [token for token in map(self.rows.build, result) if token is not None]
+
+    async def _first(self, query: Select[tuple[object, ...]]) -> ResetToken | None:
+        return self.rows.build((await self.rows.transaction.execute(query)).first())
 
 
 class SqlRefreshSessionRepository(RefreshSessionRepository):
-    """Sessions are ORM-mapped: new ones are inserted and changed ones updated on commit.
+    """A changed session is updated only while its stored row is the one loaded.
 
-    The update is a compare-and-set on the token hash as loaded (the mapper's
-    version column, see :mod:`kingdom.adapters.sql.mapping`), so a session
-    rotated or revoked by someone else since it was loaded here makes the
-    commit raise :class:`~kingdom.services.ports.ConcurrencyConflict`.
+    That compare-and-set (on the token hash above all) is what two concurrent
+    refreshes or revocations of one session compete for: exactly one
+    commits, the other gets a ConcurrencyConflict.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
-        self._session = session
+    def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.rows = Rows(transaction, refresh_sessions_table, RefreshSession, self.noun, guard=None)
+
+    def changed(self, record: RefreshSession) -> bool:
+        return self.rows.changed(record)
+
+    def stored(self, record: RefreshSession) -> None:
+        self.rows.stored(record)
+
+    async def write(self, change: Change) -> None:
+        await self.rows.write(change)
 
     async def _add(self, session: RefreshSession) -> None:
-        pass  # inserted by the unit of work at commit, after its user
+        pass  # inserted at commit, after its user
 
     async def _find(self, id: str) -> RefreshSession | None:
-        async with translated_errors():
-            return await self._session.get(RefreshSession, id)
+        table = refresh_sessions_table
+        return await self._first(select(table).where(table.c.id == id))
 
     async def _find_by_hash(self, token_hash: str) -> RefreshSession | None:
-        async with translated_errors():
-            result = await self._session.execute(
-                select(RefreshSession).where(refresh_sessions_table.c.token_hash == token_hash)
-            )
-            return result.scalar_one_or_none()
+        table = refresh_sessions_table
+        return await self._first(select(table).where(table.c.token_hash == token_hash))
 
     async def _list_live_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
         table = refresh_sessions_table
-        async with translated_errors():
-            result = await self._session.execute(
-                select(RefreshSession)
-                .where(
-                    table.c.user_id == user_id,
-                    table.c.revoked_at.is_(None),
-                    table.c.expires_at > now,
-                )
-                .order_by(table.c.created_at, table.c.id)
+        result = await self.rows.transaction.execute(
+            select(table)
+            .where(
+                table.c.user_id == user_id,
+                table.c.revoked_at.is_(None),
+                table.c.expires_at > now,
             )
-            return list(result.scalars())
+            .order_by(table.c.created_at, table.c.id)
+        )
+        return [session for session in map(self.rows.build, result) if session is not None]
+
+    async def _first(self, query: Select[tuple[object, ...]]) -> RefreshSession | None:
+        return self.rows.build((await self.rows.transaction.execute(query)).first())

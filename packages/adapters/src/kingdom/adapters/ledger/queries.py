@@ -20,6 +20,7 @@ from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.keyset import Branch, Keyset, map_page, member_of
 from kingdom.adapters.sql.scoped_listing import ScopedListing
+from kingdom.adapters.sql.snapshot import read_connection
 from kingdom.domain.access import ReadScope
 from kingdom.domain.ledger import AccountStatus
 from kingdom.services.ports.queries import (
@@ -94,7 +95,7 @@ class SqlTransferQueries(TransferQueries):
         branches = transfer_branches(scope, account_id, self._dialect)
         if not branches:
             return Page.empty()
-        async with self._engine.connect() as connection:
+        async with read_connection(self._engine) as connection:
             rows = await pager.fetch(
                 connection,
                 query,
@@ -118,7 +119,7 @@ class SqlTransferQueries(TransferQueries):
                 )
             ]
         )
-        async with self._engine.connect() as connection:
+        async with read_connection(self._engine) as connection:
             result = await connection.execute(
                 select(*_TRANSFER_COLUMNS).where(
                     member_of(transfers.c.id, wanted, self._dialect), *visible

@@ -1,52 +1,56 @@
-"""SQL repositories of the ledger context, on the unit of work's ORM session."""
+"""SQL repositories of the ledger context, on the unit of work's transaction.
+
+Accounts are loaded to be changed (every ledger command that loads one
+writes it), so on PostgreSQL they are loaded ``FOR UPDATE``: the row is
+locked from the load to the commit. Handlers load the accounts a command
+touches in id order (see :mod:`kingdom.services.ledger.transfers`), so two
+transfers over the same accounts queue on the first lock instead of
+deadlocking or failing; together with READ COMMITTED (see
+:mod:`kingdom.adapters.sql.engine`) the second one then reads the first's
+committed balance and goes on. SQLite has one writer at a time anyway
+(``BEGIN IMMEDIATE``) and renders no ``FOR UPDATE``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from sqlalchemy import select
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from kingdom.adapters.ledger.tables import accounts as accounts_table
 from kingdom.adapters.ledger.tables import transfers as transfers_table
-from kingdom.adapters.sql.errors import translated_errors
+from kingdom.adapters.sql.records import Rows, SqlTransaction
 from kingdom.domain.ledger import Account, Transfer
-from kingdom.services.ports import AccountRepository, TransferLog
+from kingdom.services.ports import AccountRepository, Change, Tracker, TransferLog
 
 
 class SqlAccountRepository(AccountRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
-        self._session = session
+    def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.rows = Rows(transaction, accounts_table, Account, self.noun, guard="version")
+        self._load = select(accounts_table).with_for_update()
+
+    def changed(self, record: Account) -> bool:
+        return self.rows.changed(record)
+
+    def stored(self, record: Account) -> None:
+        self.rows.stored(record)
+
+    async def write(self, change: Change) -> None:
+        await self.rows.write(change)
 
     async def _add(self, aggregate: Account) -> None:
-        pass  # inserted by the unit of work at commit, after its owner
+        pass  # inserted at commit
 
     async def _find(self, id: str) -> Account | None:
-        async with translated_errors():
-            return await self._session.get(Account, id)
+        result = await self.rows.transaction.execute(self._load.where(accounts_table.c.id == id))
+        return self.rows.build(result.one_or_none())
 
 
 class SqlTransferLog(TransferLog):
-    """Stages transfers and appends them with a Core INSERT at commit.
+    """Transfers are frozen values: appended with a Core INSERT at commit, never loaded here."""
 
-    A transfer is a frozen value that is never changed or loaded back through
-    the write model, so it is not ORM-mapped (see
-    :mod:`kingdom.adapters.sql.mapping`).
-    """
+    def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.rows = Rows(transaction, transfers_table, Transfer, self.noun, guard="id")
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self.staged: list[Transfer] = []
-
-    async def add(self, transfer: Transfer) -> None:
-        self.staged.append(transfer)
-
-    async def write(self) -> None:
-        """Insert the staged transfers (after the accounts they refer to were flushed)."""
-        if self.staged:
-            await self._session.execute(
-                insert(transfers_table), [asdict(transfer) for transfer in self.staged]
-            )
-
-    def written(self) -> None:
-        self.staged.clear()
+    async def write(self, change: Change) -> None:
+        await self.rows.write(change)

@@ -1,9 +1,13 @@
 """Async engines for the two supported databases, chosen by URL.
 
 * PostgreSQL (``postgresql+asyncpg://``) is the production database. Every
-  write transaction runs at an explicit isolation level (REPEATABLE READ by
-  default) so concurrent writers get a serialization failure instead of a
-  silent lost update.
+  write transaction runs at an explicit isolation level, READ COMMITTED by
+  default: every UPDATE is a compare-and-set on the version (or another
+  guard) loaded, so a lost update is a ConcurrencyConflict at any level, and
+  the ledger locks the accounts it changes (``FOR UPDATE``, in id order). At
+  READ COMMITTED a writer that waited for such a lock reads the committed row
+  and goes on; at REPEATABLE READ it would fail with 40001 after waiting, so
+  contention on a hot account would surface as retries instead of queueing.
 * SQLite (``sqlite+aiosqlite:///path``) is the embedded default. SQLite
   serialises writers; a write transaction starts with ``BEGIN IMMEDIATE`` so
   a second writer waits for the lock (``busy_timeout``) up front instead of
@@ -25,6 +29,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from kingdom.adapters.sql.outages import OutagePool, watch_outages
 
 # Pants cannot see drivers chosen by URL; the BUILD file lists them.
 _DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
@@ -98,7 +104,7 @@ def parse_database_url(raw: str) -> URL:
 def create_database(
     raw_url: str,
     *,
-    isolation: Isolation = Isolation.REPEATABLE_READ,
+    isolation: Isolation = Isolation.READ_COMMITTED,
     echo: bool = False,
     pool_size: int = DEFAULT_POOL_SIZE,
 ) -> Database:
@@ -119,10 +125,17 @@ def create_database(
             reader=engine.execution_options(**{_NO_TRANSACTION: True}),
         )
     # No pre-ping (a round trip per checkout, ~10% of a transfer): a connection
-    # the server dropped fails its statement and the pool discards it.
+    # the server dropped fails its statement (503 UNAVAILABLE, see outages.py)
+    # and the pool discards it and every older one, reconnecting on demand.
     engine = create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        poolclass=OutagePool,
     )
+    watch_outages(engine)
     return Database(
         engine,
         engine.execution_options(isolation_level=isolation.value),
@@ -134,6 +147,7 @@ def create_database(
 
 def _sqlite_engine(url: URL, echo: bool, **pool: int) -> AsyncEngine:
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
+    watch_outages(engine)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -13,6 +13,11 @@ Two kinds matter to callers:
   a negative balance. Retrying would not help.
 
 Anything else is a genuine fault and propagates unchanged.
+
+The translated errors' messages may reach a client (as ``CONFLICT``), so
+they say what happened in the client's terms and nothing more: no SQLSTATE,
+constraint name or driver text. Those stay on the error (``detail``) and in
+its ``__cause__``, for the log.
 """
 
 from __future__ import annotations
@@ -46,19 +51,35 @@ _SQLITE_RETRYABLE = (
 _SQLITE_REFUSED = ("SQLITE_CONSTRAINT_CHECK", "SQLITE_CONSTRAINT_FOREIGNKEY")
 
 
+RETRYABLE_MESSAGE = "the data changed concurrently; try again"
+REFUSED_MESSAGE = "the change was refused: it would break a rule the stored data must keep"
+
+
+def _retryable(detail: str) -> ConcurrencyConflict:
+    conflict = ConcurrencyConflict(RETRYABLE_MESSAGE)
+    conflict.detail = detail  # type: ignore[attr-defined]
+    return conflict
+
+
+def _refused(detail: str) -> Conflict:
+    conflict = Conflict(REFUSED_MESSAGE)
+    conflict.detail = detail  # type: ignore[attr-defined]
+    return conflict
+
+
 def translate(error: BaseException) -> BaseException:
     """The services-level error for ``error``, or ``error`` itself if it is not one we know."""
     if isinstance(error, StaleDataError):
-        return ConcurrencyConflict(f"changed concurrently (stale version): {error}")
+        return _retryable(f"stale version: {error}")
     if not isinstance(error, DBAPIError):
         return error
     original = error.orig
     sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
     if isinstance(sqlstate, str):
         if sqlstate in _RETRYABLE_SQLSTATES:
-            return ConcurrencyConflict(f"{_RETRYABLE_SQLSTATES[sqlstate]} ({sqlstate})")
+            return _retryable(f"{_RETRYABLE_SQLSTATES[sqlstate]} ({sqlstate})")
         if sqlstate in _REFUSED_SQLSTATES:
-            return Conflict(f"{_REFUSED_SQLSTATES[sqlstate]} ({sqlstate}): {_first_line(original)}")
+            return _refused(f"{_REFUSED_SQLSTATES[sqlstate]} ({sqlstate}): {_first_line(original)}")
         return error
     if isinstance(original, sqlite3.Error):
         return _translate_sqlite(error, original)
@@ -69,9 +90,9 @@ def _translate_sqlite(error: DBAPIError, original: sqlite3.Error) -> BaseExcepti
     # Python 3.11+ exposes SQLite's extended result code name on the exception.
     name = getattr(original, "sqlite_errorname", "") or ""
     if name.startswith(_SQLITE_RETRYABLE):
-        return ConcurrencyConflict(f"{name}: {_first_line(original)}")
+        return _retryable(f"{name}: {_first_line(original)}")
     if name.startswith(_SQLITE_REFUSED):
-        return Conflict(f"{name}: {_first_line(original)}")
+        return _refused(f"{name}: {_first_line(original)}")
     return error
 
 

@@ -9,12 +9,10 @@ the relay) can deduplicate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String, Table, insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Column, Index, Integer, String, Table, text
 
 from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.adapters.sql.metadata import metadata
@@ -71,15 +69,3 @@ def outbox_row(
         "aggregate_version": source.aggregate_version if source else None,
         "occurred_at": event.occurred_at,
     }
-
-
-async def write_outbox(
-    session: AsyncSession,
-    events: Sequence[tuple[Event, EventSource | None]],
-    codec: EventCodec = EVENTS,
-) -> None:
-    """Append one row per event, in order, in the session's current transaction."""
-    if events:
-        await session.execute(
-            insert(outbox), [outbox_row(event, source, codec) for event, source in events]
-        )

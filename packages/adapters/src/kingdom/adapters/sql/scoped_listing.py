@@ -28,6 +28,7 @@ from kingdom.adapters.sql.keyset import (
     member_of_parameter,
     snapshot_reads,
 )
+from kingdom.adapters.sql.snapshot import read_connection
 from kingdom.domain.access import ReadScope
 from kingdom.services.ports.queries import Edge, Page, PageRequest
 
@@ -86,7 +87,7 @@ class ScopedListing(Generic[V]):
         count_total = page.count_total
         statement = self._template(query, scope, count_total)
         arguments = {**self._pager.arguments(query), **_scope_arguments(scope)}
-        async with (self._snapshot if details else self._reader).connect() as connection:
+        async with read_connection(self._snapshot if details else self._reader) as connection:
             rows = await self._pager.run(
                 connection, query, statement, arguments, count_total=count_total
             )
@@ -147,7 +148,7 @@ class ScopedListing(Generic[V]):
             arguments = {"scope_ids": sorted(scope.ids), "scope_owner": scope.owner}
         if not wanted:
             return {}
-        async with (self._snapshot if details else self._reader).connect() as connection:
+        async with read_connection(self._snapshot if details else self._reader) as connection:
             result = await connection.execute(statement, {"ids": sorted(wanted), **arguments})
             rows = result.mappings().all()
             views = await self._views(connection, rows, details)

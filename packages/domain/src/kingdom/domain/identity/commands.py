@@ -22,6 +22,8 @@ class RegisterUser(Command):
     password: str = field(repr=False)
     client_address: str | None = None
     """Where the request comes from (an IP address), for throttling per address; None if unknown."""
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +75,8 @@ class CreateRole(Command):
     code: str
     name: str
     policies: tuple[Policy, ...]
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +85,8 @@ class AttachPolicies(Command):
     subject: PolicySubject
     subject_id: str
     policies: tuple[Policy, ...]
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
     def __post_init__(self) -> None:
         _ensure_subject(self.subject)
@@ -92,6 +98,8 @@ class DetachPolicies(Command):
     subject: PolicySubject
     subject_id: str
     policies: tuple[Policy, ...]
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
     def __post_init__(self) -> None:
         _ensure_subject(self.subject)
@@ -102,6 +110,8 @@ class AssignRole(Command):
     actor: Actor
     user_id: str
     role_code: str
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,12 +119,16 @@ class RevokeRole(Command):
     actor: Actor
     user_id: str
     role_code: str
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class DisableUser(Command):
     actor: Actor
     user_id: str
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 def _ensure_subject(subject: str) -> None:

@@ -17,6 +17,8 @@ class OpenAccount(Command):
     actor: Actor
     owner_id: str
     currency: str
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +27,8 @@ class Deposit(Command):
     account_id: str
     amount: int
     expected_version: int | None = None
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +37,8 @@ class Withdraw(Command):
     account_id: str
     amount: int
     expected_version: int | None = None
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +49,8 @@ class TransferFunds(Command):
     amount: int
     expected_version: int | None = None
     """The version of the *source* account, the one whose funds are checked."""
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,3 +58,5 @@ class CloseAccount(Command):
     actor: Actor
     account_id: str
     expected_version: int | None = None
+    idempotency_key: str | None = None
+    """The client's key for this request: a repeat with the same key returns the first answer."""

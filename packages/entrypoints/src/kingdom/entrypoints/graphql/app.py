@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, nullcontext
 from http import HTTPStatus
 from inspect import isawaitable
 from typing import Any
@@ -40,16 +41,18 @@ from starlette.responses import Response
 
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql.context import ContextFactory, GraphQLServices, request_id
-from kingdom.entrypoints.graphql.documents import DocumentPreparer, PreparedDocument
+from kingdom.entrypoints.graphql.documents import DocumentPreparer, Operation, PreparedDocument
 from kingdom.entrypoints.graphql.errors import (
     BAD_REQUEST,
     BAD_USER_INPUT,
     DEADLINE_EXCEEDED,
     INTERNAL_MESSAGE,
     INTERNAL_SERVER_ERROR,
+    OUTAGE_MESSAGES,
     UNAUTHENTICATED,
     QuietAriadneLogger,
     RequestErrors,
+    code_for_exception,
     error_body,
     format_error,
 )
@@ -58,6 +61,7 @@ from kingdom.entrypoints.graphql.schema import build_schema
 from kingdom.entrypoints.http.access_log import note_operation, note_user
 from kingdom.entrypoints.http.explorer import ExplorerPage
 from kingdom.entrypoints.http.responses import OrjsonResponse
+from kingdom.services.outages import Outage
 
 logger = logging.getLogger("kingdom.entrypoints.graphql")
 
@@ -169,6 +173,9 @@ class OperationHandler(GraphQLHTTPHandler):
                 rid,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        except Outage as error:
+            logger.warning("request %s: could not authenticate the caller: %s", rid, error)
+            return _outage(error, rid)
         except Exception:
             logger.exception("request %s: could not authenticate the caller", rid)
             return _refusal(
@@ -180,8 +187,11 @@ class OperationHandler(GraphQLHTTPHandler):
         # Only queries are cut off (see the module docs); None waits for ever.
         deadline = self.deadline if operation is not None and operation.type == "query" else None
         try:
-            async with asyncio.timeout(deadline):
+            async with asyncio.timeout(deadline), snapshot_for(context, operation):
                 success, result = await self.execute_prepared(data, prepared, context, errors)
+        except Outage as error:  # the snapshot could not be opened: nothing ran
+            logger.warning("request %s: could not open a read snapshot: %s", rid, error)
+            return _outage(error, rid)
         except TimeoutError:
             logger.warning("request %s: the query ran past its deadline and was stopped", rid)
             body = error_body(
@@ -192,6 +202,13 @@ class OperationHandler(GraphQLHTTPHandler):
             )
             body["errors"][0]["extensions"]["limit"] = round(self.deadline * 1000)
             return OrjsonResponse(body, status_code=HTTPStatus.GATEWAY_TIMEOUT)
+        if errors.outage is not None:
+            # Part of it could not be read or written: say when to ask again.
+            return OrjsonResponse(
+                result,
+                status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(errors.outage.retry_after_seconds)},
+            )
         return await self.create_json_response(request, result, success)
 
     async def prepared(self, query: str) -> PreparedDocument:
@@ -324,6 +341,37 @@ def _holds_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(item) for item in value)
     return False
+
+
+def snapshot_for(context: Any, operation: Operation | None) -> AbstractAsyncContextManager[None]:
+    """One read snapshot for a query with several root fields, so they agree with each other.
+
+    A single root field reads as before (each statement its own snapshot):
+    no transaction, no connection held for the whole operation.
+    """
+    services = getattr(context, "services", None)
+    read_snapshot = getattr(services, "read_snapshot", None)
+    if (
+        read_snapshot is None
+        or operation is None
+        or operation.type != "query"
+        or operation.root_fields < 2
+    ):
+        return nullcontext()
+    snapshot: AbstractAsyncContextManager[None] = read_snapshot()
+    return snapshot
+
+
+def _outage(error: Outage, rid: str) -> Response:
+    """503: the database is out of reach (or went while committing); try again later."""
+    code = code_for_exception(error)
+    body = error_body(OUTAGE_MESSAGES[code], code, rid)
+    body["errors"][0]["extensions"]["retryAfter"] = error.retry_after_seconds
+    return OrjsonResponse(
+        body,
+        status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(error.retry_after_seconds)},
+    )
 
 
 def _refusal(

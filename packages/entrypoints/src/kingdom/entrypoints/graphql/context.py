@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -35,6 +36,8 @@ from kingdom.services.ports import (
 
 Authenticate = Callable[[str], Awaitable[Actor]]
 """Raw bearer token in, the caller out; raises :class:`Unauthenticated` to refuse it."""
+ReadSnapshot = Callable[[], AbstractAsyncContextManager[None]]
+"""While the context it returns is open, the request's reads share one snapshot."""
 
 _BEARER: Final = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -53,6 +56,9 @@ class GraphQLServices:
     ids: IdGenerator
     authenticate: Authenticate
     """Verifies a bearer token (signature, expiry, token version) and returns its Actor."""
+    read_snapshot: ReadSnapshot | None = None
+    """Opens one read snapshot for a query with several root fields, so they agree
+    (``None``: every read sees its own moment)."""
 
 
 @dataclass(frozen=True)

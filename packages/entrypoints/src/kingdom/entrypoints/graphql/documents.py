@@ -37,8 +37,12 @@ import graphql
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OverlappingFieldsCanBeMergedRule,
     get_operation_ast,
@@ -74,6 +78,9 @@ class Operation:
     name: str | None
     type: str
     """``query`` or ``mutation``."""
+    root_fields: int = 1
+    """Root fields it selects (fragments followed, ``__typename`` not counted), up to 2:
+    a query with more than one reads from one snapshot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +210,7 @@ class DocumentPreparer:
             Operation(
                 definition.name.value if definition.name else None,
                 definition.operation.value,
+                root_fields(document, definition),
             )
             for definition in document.definitions
             if isinstance(definition, OperationDefinitionNode)
@@ -313,3 +321,33 @@ class LruCache(Generic[K, V]):
         while len(self._entries) > self.max_entries or self.weight > self.max_weight:
             _, (_, evicted) = self._entries.popitem(last=False)
             self.weight -= evicted
+
+
+def root_fields(document: DocumentNode, operation: OperationDefinitionNode, most: int = 2) -> int:
+    """How many root fields ``operation`` selects, counting up to ``most``.
+
+    Fragments (spread or inline) are followed, each named one once, so the
+    walk is linear in the document; ``__typename`` reads nothing and is not
+    counted. Directives are not evaluated: ``@skip`` may make it count one too
+    many, which only costs a snapshot that was not needed.
+    """
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    followed: set[str] = set()
+    pending = list(operation.selection_set.selections)
+    count = 0
+    while pending and count < most:
+        selection = pending.pop()
+        if isinstance(selection, FieldNode):
+            count += selection.name.value != "__typename"
+        elif isinstance(selection, InlineFragmentNode):
+            pending.extend(selection.selection_set.selections)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in followed:
+            followed.add(selection.name.value)
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                pending.extend(fragment.selection_set.selections)
+    return count

@@ -14,7 +14,14 @@ from typing import Any, Final
 
 from graphql import GraphQLError, GraphQLSyntaxError
 
-from kingdom.domain.ledger import InsufficientFunds
+from kingdom.domain.ledger import (
+    AccountClosedError,
+    BalanceNotZero,
+    BalanceOverflow,
+    CurrencyMismatch,
+    InsufficientFunds,
+    SameAccountTransfer,
+)
 from kingdom.domain.shared import (
     Conflict,
     DomainError,
@@ -24,6 +31,8 @@ from kingdom.domain.shared import (
     RateLimited,
     Unauthenticated,
 )
+from kingdom.services.outages import Outage, OutcomeUnknown
+from kingdom.services.ports.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 
 logger = logging.getLogger("kingdom.entrypoints.graphql")
 
@@ -55,12 +64,53 @@ INTROSPECTION_DISABLED: Final = "INTROSPECTION_DISABLED"
 DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
 """A query ran past the request deadline and was stopped (``extensions.limit``: ms)."""
 
+UNAVAILABLE: Final = "UNAVAILABLE"
+"""The database could not be reached or the connection was lost before anything was
+written: HTTP 503 with ``Retry-After`` (and ``extensions.retryAfter``); safe to retry."""
+OUTCOME_UNKNOWN: Final = "OUTCOME_UNKNOWN"
+"""The connection was lost while a write committed: it may have happened. HTTP 503;
+retry with the same idempotency key, or look before writing again."""
+OUTAGE_MESSAGES: Final = {
+    UNAVAILABLE: "The database is unavailable and nothing was written: try again shortly",
+    OUTCOME_UNKNOWN: "The database connection was lost while saving: the change may or may"
+    " not have been made (retry with the same idempotency key)",
+}
+
 INTERNAL_MESSAGE: Final = "Internal server error"
 
-# Most specific first: InsufficientFunds is a Conflict to the domain (the
-# balance is what it is), but to an API client it is a request to fix.
+IDEMPOTENCY_KEY_REUSED: Final = "IDEMPOTENCY_KEY_REUSED"
+"""The caller used this ``idempotencyKey`` before for a different input: nothing was
+done (``extensions.status``: 422, as Unprocessable Content). Use a new key."""
+IDEMPOTENCY_KEY_IN_USE: Final = "IDEMPOTENCY_KEY_IN_USE"
+"""A request with this key is still running: nothing was done for this one
+(``extensions.status``: 409, ``extensions.retryable``). Retry with the same key."""
+
+# ``extensions.reason``: which business rule refused the request, stable
+# whatever the message says. Clients branch on it under its ``code``.
+INSUFFICIENT_FUNDS: Final = "INSUFFICIENT_FUNDS"
+ACCOUNT_CLOSED: Final = "ACCOUNT_CLOSED"
+CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
+SAME_ACCOUNT: Final = "SAME_ACCOUNT"
+BALANCE_NOT_ZERO: Final = "BALANCE_NOT_ZERO"
+BALANCE_OVERFLOW: Final = "BALANCE_OVERFLOW"
+
+_REASONS: Final[tuple[tuple[type[DomainError], str], ...]] = (
+    (InsufficientFunds, INSUFFICIENT_FUNDS),
+    (AccountClosedError, ACCOUNT_CLOSED),
+    (CurrencyMismatch, CURRENCY_MISMATCH),
+    (SameAccountTransfer, SAME_ACCOUNT),
+    (BalanceNotZero, BALANCE_NOT_ZERO),
+    (BalanceOverflow, BALANCE_OVERFLOW),
+)
+
+# Most specific first: InsufficientFunds and AccountClosedError are Conflicts
+# to the domain (the balance or status is what it is), but to an API client
+# they are requests to fix: CONFLICT is kept for versions and state races.
 _DOMAIN_CODES: Final[tuple[tuple[type[DomainError], str], ...]] = (
+    (IdempotencyKeyReused, IDEMPOTENCY_KEY_REUSED),
+    (IdempotencyKeyInUse, IDEMPOTENCY_KEY_IN_USE),
     (InsufficientFunds, BAD_USER_INPUT),
+    (AccountClosedError, BAD_USER_INPUT),
     (RateLimited, RATE_LIMITED),
     (Unauthenticated, UNAUTHENTICATED),
     (Forbidden, FORBIDDEN),
@@ -70,6 +120,12 @@ _DOMAIN_CODES: Final[tuple[tuple[type[DomainError], str], ...]] = (
 )
 
 
+_IDEMPOTENCY_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
+    IDEMPOTENCY_KEY_REUSED: {"status": 422},
+    IDEMPOTENCY_KEY_IN_USE: {"status": 409, "retryable": True},
+}
+
+
 def code_for_exception(error: BaseException) -> str:
     """The code of an exception raised by a resolver (or the layers below it)."""
     for kind, code in _DOMAIN_CODES:
@@ -77,7 +133,17 @@ def code_for_exception(error: BaseException) -> str:
             return code
     if isinstance(error, DomainError):
         return BAD_USER_INPUT
+    if isinstance(error, Outage):
+        return OUTCOME_UNKNOWN if isinstance(error, OutcomeUnknown) else UNAVAILABLE
     return INTERNAL_SERVER_ERROR
+
+
+def reason_for_exception(error: BaseException) -> str | None:
+    """The business rule behind a refusal (``extensions.reason``), if it has one."""
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    return None
 
 
 def code_for(error: GraphQLError) -> str:
@@ -129,9 +195,17 @@ def format_error(
     original = _original(error)
     if isinstance(original, RateLimited):
         extensions["retryAfter"] = original.retry_after_seconds
-    if code == INTERNAL_SERVER_ERROR:
-        formatted["message"] = INTERNAL_MESSAGE
-        extensions = {"code": code}  # whatever else was attached may be internal too
+    if code in _IDEMPOTENCY_EXTENSIONS:
+        extensions.update(_IDEMPOTENCY_EXTENSIONS[code])
+    reason = reason_for_exception(original) if original is not None else None
+    if reason is not None:
+        extensions["reason"] = reason
+    if code == INTERNAL_SERVER_ERROR or code in OUTAGE_MESSAGES:
+        # Whatever else was attached (a driver's message) may be internal too.
+        formatted["message"] = OUTAGE_MESSAGES.get(code, INTERNAL_MESSAGE)
+        extensions = {"code": code}
+        if isinstance(original, Outage):
+            extensions["retryAfter"] = original.retry_after_seconds
         if request_id is not None:
             extensions["requestId"] = request_id
     elif hide_suggestions and "Did you mean" in formatted["message"]:
@@ -152,14 +226,19 @@ class RequestErrors:
     are logged at DEBUG only.
     """
 
-    __slots__ = ("request_id", "hide_suggestions")
+    __slots__ = ("request_id", "hide_suggestions", "outage")
 
     def __init__(self, request_id: str, *, hide_suggestions: bool = False) -> None:
         self.request_id = request_id
         self.hide_suggestions = hide_suggestions
+        self.outage: Outage | None = None
+        """The first outage formatted: the response becomes a 503 with ``Retry-After``."""
 
     def __call__(self, error: GraphQLError, debug: bool = False) -> dict[str, Any]:
         self.log(error)
+        original = _original(error)
+        if self.outage is None and isinstance(original, Outage):
+            self.outage = original
         return format_error(
             error, request_id=self.request_id, hide_suggestions=self.hide_suggestions
         )
@@ -173,6 +252,10 @@ class RequestErrors:
                 self.request_id,
                 path,
                 exc_info=(type(original), original, original.__traceback__),
+            )
+        elif isinstance(_original(error), Outage):
+            logger.warning(
+                "request %s: %s at %s: %s", self.request_id, code_for(error), path, error
             )
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("request %s: %s at %s: %s", self.request_id, code_for(error), path, error)

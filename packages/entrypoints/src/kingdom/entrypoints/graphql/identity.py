@@ -129,6 +129,7 @@ async def resolve_register_user(_: None, info: Info, input: dict[str, Any]) -> d
             display_name=input["display_name"],
             password=input["password"],
             client_address=context.client_address,
+            idempotency_key=input.get("idempotency_key"),
         ),
     )
     return {"user_id": global_ids.encode("User", user_id)}
@@ -243,6 +244,7 @@ async def resolve_create_role(_: None, info: Info, input: dict[str, Any]) -> dic
             code=input["code"],
             name=input["name"],
             policies=policies_from_input(input["policies"]),
+            idempotency_key=input.get("idempotency_key"),
         ),
     )
     return {"role_id": global_ids.encode("Role", code)}
@@ -286,6 +288,7 @@ def _policy_change(command: type[AttachPolicies] | type[DetachPolicies]) -> Reso
                 subject=subject,  # type: ignore[arg-type]  # checked by _policy_subject
                 subject_id=subject_id,
                 policies=policies_from_input(input["policies"]),
+                idempotency_key=input.get("idempotency_key"),
             ),
         )
         return {"subject_id": input["subject_id"]}
@@ -315,6 +318,7 @@ def _role_membership(command: type[AssignRole] | type[RevokeRole]) -> Resolver:
                 actor=context.require_actor(),
                 user_id=global_ids.decode_as(input["user_id"], "User"),
                 role_code=global_ids.decode_as(input["role_id"], "Role"),
+                idempotency_key=input.get("idempotency_key"),
             ),
         )
         return {"user_id": input["user_id"]}
@@ -334,6 +338,7 @@ async def resolve_disable_user(_: None, info: Info, input: dict[str, Any]) -> di
             meta=context.meta(),
             actor=context.require_actor(),
             user_id=global_ids.decode_as(input["user_id"], "User"),
+            idempotency_key=input.get("idempotency_key"),
         ),
     )
     return {"user_id": input["user_id"]}

@@ -103,7 +103,13 @@ async def resolve_open_account(_: None, info: Info, input: dict[str, Any]) -> di
     owner_id = global_ids.decode_as(given, "User") if given is not None else actor.user_id
     assert owner_id is not None  # require_actor: not anonymous
     account_id = await context.send(
-        OpenAccount(meta=context.meta(), actor=actor, owner_id=owner_id, currency=input["currency"])
+        OpenAccount(
+            meta=context.meta(),
+            actor=actor,
+            owner_id=owner_id,
+            currency=input["currency"],
+            idempotency_key=input.get("idempotency_key"),
+        )
     )
     return {"account_id": global_ids.encode("Account", account_id)}
 
@@ -120,6 +126,7 @@ def _cash_movement(command: type[Deposit] | type[Withdraw]) -> Resolver:
                 account_id=global_ids.decode_as(input["account_id"], "Account"),
                 amount=input["amount"],
                 expected_version=input.get("expected_version"),
+                idempotency_key=input.get("idempotency_key"),
             )
         )
         return {"account_id": input["account_id"]}
@@ -142,6 +149,7 @@ async def resolve_transfer(_: None, info: Info, input: dict[str, Any]) -> dict[s
             target_id=global_ids.decode_as(input["target_id"], "Account"),
             amount=input["amount"],
             expected_version=input.get("expected_version"),
+            idempotency_key=input.get("idempotency_key"),
         )
     )
     return {"transfer_id": global_ids.encode("Transfer", transfer_id)}
@@ -156,6 +164,7 @@ async def resolve_close_account(_: None, info: Info, input: dict[str, Any]) -> d
             actor=context.require_actor(),
             account_id=global_ids.decode_as(input["account_id"], "Account"),
             expected_version=input.get("expected_version"),
+            idempotency_key=input.get("idempotency_key"),
         )
     )
     return {"account_id": input["account_id"]}

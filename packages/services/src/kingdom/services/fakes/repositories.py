@@ -1,186 +1,258 @@
 """In-memory repositories: copy on load, remember the original, write back on commit.
 
-Keeping the copy as loaded lets the unit of work tell a changed aggregate
-from one that was only read, so reading never bumps a version or causes a
-conflict, exactly as with a real database.
+Keeping the copy as loaded lets the unit of work tell a changed record from
+one that was only read, so reading never bumps a version or causes a
+conflict, exactly as with a real database. Each repository checks and writes
+its own records (:class:`FakeKeeper`); the unit of work only asks.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
-from kingdom.domain.shared import Aggregate
 from kingdom.services.fakes.store import InMemoryStore
 from kingdom.services.ports import (
     AccountRepository,
+    Change,
     ConcurrencyConflict,
     RefreshSessionRepository,
     ResetTokenRepository,
     RoleRepository,
+    Tracker,
     TransferLog,
     UserRepository,
 )
 
-A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
 
 
-def state(aggregate: Aggregate) -> dict[str, object]:
-    """An aggregate's persistent state: its attributes minus the pending events."""
-    return {name: value for name, value in vars(aggregate).items() if name != "_pending"}
+def state(record: object) -> dict[str, object]:
+    """A record's persistent state: its attributes minus an aggregate's pending events."""
+    return {name: value for name, value in vars(record).items() if name != "_pending"}
 
 
-class _Originals:
-    """The copies of aggregates as loaded, keyed by id; absent means "added"."""
+class Copies(Generic[R]):
+    """One store table as a repository sees it: copy on load, remember the copy as loaded.
 
-    def __init__(self) -> None:
-        self.originals: dict[str, Aggregate] = {}
+    ``guard`` names the attribute a write compares with the stored record
+    (``version`` for aggregates; ``None``: the whole record, for records
+    without a version): a stored value other than the one loaded means
+    someone else wrote it first, as the SQL compare-and-set would find.
+    """
 
-    def load(self, table: Mapping[str, A], id: str | None) -> A | None:
-        stored = table.get(id) if id is not None else None
+    def __init__(self, table: dict[str, R], noun: str, guard: str | None = "version") -> None:
+        self.table = table
+        self.noun = noun
+        self.guard = guard
+        self.originals: dict[str, R] = {}
+
+    def load(self, id: str | None) -> R | None:
+        stored = self.table.get(id) if id is not None else None
         if stored is None:
             return None
-        self.originals.setdefault(stored.id, copy.deepcopy(stored))
+        key = getattr(stored, "id")  # noqa: B009
+        self.originals.setdefault(key, copy.deepcopy(stored))
         return copy.deepcopy(stored)
 
-    def changes(self, table: Mapping[str, A], seen: tuple[A, ...], noun: str) -> list[A]:
-        """The seen aggregates to write; raise ConcurrencyConflict if any is stale."""
-        changed = []
-        for aggregate in seen:
-            original = self.originals.get(aggregate.id)
-            stored = table.get(aggregate.id)
-            if original is None:
-                if stored is not None:  # a unique-key violation in a database
-                    raise ConcurrencyConflict(f"{noun} {aggregate.id!r} was created concurrently")
-            elif state(aggregate) == state(original):
-                continue
-            elif stored is None or stored.version != aggregate.version:
-                raise ConcurrencyConflict(f"{noun} {aggregate.id!r} was changed concurrently")
-            changed.append(aggregate)
-        return changed
+    def changed(self, record: R) -> bool:
+        original = self.originals.get(getattr(record, "id"))  # noqa: B009
+        return original is None or state(record) != state(original)
 
-    def write(self, table: dict[str, A], changed: list[A]) -> None:
-        """Store ``changed`` (already checked), bumping each version like a database would."""
-        for aggregate in changed:
-            aggregate.version += 1
-            table[aggregate.id] = copy.deepcopy(aggregate)
-            self.originals[aggregate.id] = copy.deepcopy(aggregate)
+    def check(self, change: Change) -> None:
+        """Raise ConcurrencyConflict if writing ``change`` would lose someone else's write."""
+        key = getattr(change.record, "id")  # noqa: B009
+        stored = self.table.get(key)
+        if change.new:
+            if stored is not None:  # a primary-key violation in a database
+                raise ConcurrencyConflict(f"{self.noun} {key!r} was created concurrently")
+            return
+        original = self.originals[key]
+        if stored is None or (
+            state(stored) != state(original)
+            if self.guard is None
+            else getattr(stored, self.guard) != getattr(original, self.guard)
+        ):
+            raise ConcurrencyConflict(f"{self.noun} {key!r} was changed concurrently")
+
+    def write(self, change: Change) -> None:
+        stored = copy.deepcopy(change.record)
+        if change.version is not None:
+            stored.version = change.version
+        self.table[getattr(stored, "id")] = stored  # noqa: B009
+
+    def stored(self, record: R) -> None:
+        self.originals[getattr(record, "id")] = copy.deepcopy(record)  # noqa: B009
+
+
+class FakeKeeper(Protocol):
+    """What :class:`~kingdom.services.fakes.FakeUnitOfWork` asks of each fake repository."""
+
+    def check(self, change: Change) -> None: ...
+
+    def write(self, change: Change) -> None: ...
 
 
 class FakeUserRepository(UserRepository):
-    def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
+    def __init__(self, store: InMemoryStore, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
         self.store = store
-        self.tracker = _Originals()
+        self.copies = Copies(store.users, self.noun)
+
+    def changed(self, record: User) -> bool:
+        return self.copies.changed(record)
+
+    def stored(self, record: User) -> None:
+        self.copies.stored(record)
+
+    def check(self, change: Change) -> None:
+        self.copies.check(change)
+        user = change.record
+        for other in self.store.users.values():
+            if other.email == user.email and other.id != user.id:  # a unique index
+                raise ConcurrencyConflict(f"e-mail {user.email!r} was taken concurrently")
+
+    def write(self, change: Change) -> None:
+        self.copies.write(change)
 
     async def _add(self, aggregate: User) -> None:
-        pass  # staged by the base class's ``seen``; written on commit
+        pass  # registered by the base class; written on commit
 
     async def _find(self, id: str) -> User | None:
-        return self.tracker.load(self.store.users, id)
+        return self.copies.load(id)
 
     async def _find_by_email(self, email: str) -> User | None:
         match = next((u.id for u in self.store.users.values() if u.email == email), None)
-        return self.tracker.load(self.store.users, match)
+        return self.copies.load(match)
 
     async def _find_holders_of_role(self, role_code: str) -> list[User]:
         ids = sorted(u.id for u in self.store.users.values() if role_code in u.role_codes)
-        loaded = (self.tracker.load(self.store.users, id) for id in ids)
+        loaded = (self.copies.load(id) for id in ids)
         return [user for user in loaded if user is not None]
 
 
-class FakeRoleRepository(RoleRepository):
-    def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
+class _Kept(Generic[R]):
+    """Delegates the unit of work's questions to the repository's :class:`Copies`."""
+
+    copies: Copies[R]
+
+    def changed(self, record: R) -> bool:
+        return self.copies.changed(record)
+
+    def stored(self, record: R) -> None:
+        self.copies.stored(record)
+
+    def check(self, change: Change) -> None:
+        self.copies.check(change)
+
+    def write(self, change: Change) -> None:
+        self.copies.write(change)
+
+
+class FakeRoleRepository(_Kept[Role], RoleRepository):
+    def __init__(self, store: InMemoryStore, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
         self.store = store
-        self.tracker = _Originals()
+        self.copies = Copies(store.roles, self.noun)
 
     async def _add(self, aggregate: Role) -> None:
         pass
 
     async def _find(self, id: str) -> Role | None:
-        return self.tracker.load(self.store.roles, id)
+        return self.copies.load(id)
 
     async def _find_many(self, codes: set[str]) -> list[Role]:
-        loaded = (self.tracker.load(self.store.roles, code) for code in sorted(codes))
+        loaded = (self.copies.load(code) for code in sorted(codes))
         return [role for role in loaded if role is not None]
 
 
-class FakeAccountRepository(AccountRepository):
-    def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
+class FakeAccountRepository(_Kept[Account], AccountRepository):
+    def __init__(self, store: InMemoryStore, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
         self.store = store
-        self.tracker = _Originals()
+        self.copies = Copies(store.accounts, self.noun)
 
     async def _add(self, aggregate: Account) -> None:
         pass
 
     async def _find(self, id: str) -> Account | None:
-        return self.tracker.load(self.store.accounts, id)
+        return self.copies.load(id)
 
 
-class FakeTransferLog(TransferLog):
-    def __init__(self) -> None:
-        self.staged: list[Transfer] = []
-
-    async def add(self, transfer: Transfer) -> None:
-        self.staged.append(transfer)
-
-
-class FakeResetTokenRepository(ResetTokenRepository):
-    def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
+class FakeTransferLog(_Kept[Transfer], TransferLog):
+    def __init__(self, store: InMemoryStore, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
         self.store = store
+        self.copies = Copies(store.transfers, self.noun, guard=None)
+
+    @property
+    def staged(self) -> list[Transfer]:
+        return list(self.seen)
+
+    def changed(self, record: Transfer) -> bool:
+        return False  # a value: appended once, never changed
+
+
+class FakeResetTokenRepository(_Kept[ResetToken], ResetTokenRepository):
+    """A redeemed or voided token is written only if it is still stored as loaded."""
+
+    def __init__(self, store: InMemoryStore, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
+        self.store = store
+        self.copies = Copies(store.reset_tokens, self.noun, guard=None)
 
     async def _add(self, token: ResetToken) -> None:
         pass
 
     async def _find_by_hash(self, token_hash: str) -> ResetToken | None:
-        for token in self.store.reset_tokens.values():
-            if token.token_hash == token_hash:
-                return copy.deepcopy(token)
-        return None
+        stored = self.store.reset_tokens.values()
+        return self.copies.load(next((t.id for t in stored if t.token_hash == token_hash), None))
 
     async def _find_latest_for_user(self, user_id: str) -> ResetToken | None:
         mine = [t for t in self.store.reset_tokens.values() if t.user_id == user_id]
         latest = max(mine, key=lambda token: token.issued_at, default=None)
-        return copy.deepcopy(latest)
+        return self.copies.load(latest.id if latest else None)
 
     async def _list_usable_for_user(self, user_id: str, now: datetime) -> list[ResetToken]:
-        stored = self.store.reset_tokens.values()
-        return [
-            copy.deepcopy(t)
-            for t in stored
+        ids = [
+            t.id
+            for t in self.store.reset_tokens.values()
             if t.user_id == user_id and t.used_at is None and now < t.expires_at
         ]
+        return [token for token in map(self.copies.load, ids) if token is not None]
 
 
-class FakeRefreshSessionRepository(RefreshSessionRepository):
-    """Copies on load, remembering each as loaded, like the aggregate repositories.
+class FakeRefreshSessionRepository(_Kept[RefreshSession], RefreshSessionRepository):
+    """A changed session is written only while it is stored as loaded (token hash and all).
 
-    :meth:`changes` then reproduces the SQL adapter's compare-and-set: a
-    changed session is written only while the stored token hash is still the
-    one it was loaded with.
+    That reproduces the SQL adapter's compare-and-set: of two units of work
+    rotating one session, exactly one commits.
     """
 
-    def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
+    def __init__(self, store: InMemoryStore, tracker: Tracker | None = None) -> None:
+        super().__init__(tracker)
         self.store = store
-        self.originals: dict[str, RefreshSession] = {}
+        self.copies = Copies(store.refresh_sessions, self.noun, guard=None)
+
+    def check(self, change: Change) -> None:
+        self.copies.check(change)
+        session = change.record
+        for other in self.store.refresh_sessions.values():  # token_hash is unique
+            if other.token_hash == session.token_hash and other.id != session.id:
+                raise ConcurrencyConflict(f"{self.noun} token hash taken concurrently")
 
     async def _add(self, session: RefreshSession) -> None:
-        pass  # staged by the base class's ``seen``; written on commit
+        pass  # registered by the base class; written on commit
 
     async def _find(self, id: str) -> RefreshSession | None:
-        return self._load(id)
+        return self.copies.load(id)
 
     async def _find_by_hash(self, token_hash: str) -> RefreshSession | None:
         stored = self.store.refresh_sessions.values()
-        return self._load(next((s.id for s in stored if s.token_hash == token_hash), None))
+        return self.copies.load(next((s.id for s in stored if s.token_hash == token_hash), None))
 
     async def _list_live_for_user(self, user_id: str, now: datetime) -> list[RefreshSession]:
         ids = [
@@ -188,39 +260,4 @@ class FakeRefreshSessionRepository(RefreshSessionRepository):
             for s in self.store.refresh_sessions.values()
             if s.user_id == user_id and s.revoked_at is None and now < s.expires_at
         ]
-        return [session for session in map(self._load, ids) if session is not None]
-
-    def _load(self, id: str | None) -> RefreshSession | None:
-        stored = self.store.refresh_sessions.get(id) if id is not None else None
-        if stored is None:
-            return None
-        self.originals.setdefault(stored.id, copy.deepcopy(stored))
-        return copy.deepcopy(stored)
-
-    def changes(self) -> list[RefreshSession]:
-        """The seen sessions to write; raise ConcurrencyConflict if any is stale or clashes."""
-        table = self.store.refresh_sessions
-        changed = []
-        for session in self.seen:
-            original = self.originals.get(session.id)
-            stored = table.get(session.id)
-            if original is None:
-                if stored is not None:  # a primary-key violation in a database
-                    raise ConcurrencyConflict(
-                        f"{self.noun} {session.id!r} was created concurrently"
-                    )
-            elif session == original:
-                continue
-            elif stored is None or stored.token_hash != original.token_hash:
-                raise ConcurrencyConflict(f"{self.noun} {session.id!r} was rotated concurrently")
-            changed.append(session)
-        for session in changed:  # token_hash is unique, as in the table
-            for other in table.values():
-                if other.token_hash == session.token_hash and other.id != session.id:
-                    raise ConcurrencyConflict(f"{self.noun} token hash taken concurrently")
-        return changed
-
-    def write(self, changed: list[RefreshSession]) -> None:
-        for session in changed:
-            self.store.refresh_sessions[session.id] = copy.deepcopy(session)
-            self.originals[session.id] = copy.deepcopy(session)
+        return [session for session in map(self.copies.load, ids) if session is not None]

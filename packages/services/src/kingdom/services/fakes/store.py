@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.domain.shared import Event
+from kingdom.services.ports.idempotency import IdempotencyRecord
 
 Record = User | Role | Account | Transfer | ResetToken | RefreshSession
 
@@ -26,6 +27,8 @@ class InMemoryStore:
     transfers: dict[str, Transfer] = field(default_factory=dict)
     reset_tokens: dict[str, ResetToken] = field(default_factory=dict)
     refresh_sessions: dict[str, RefreshSession] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    """Idempotency records by (scope, key)."""
     outbox: list[Event] = field(default_factory=list)
     """Every event committed, in order (what a transactional outbox would hold)."""
     commits: int = 0

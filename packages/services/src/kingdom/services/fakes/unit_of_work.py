@@ -4,22 +4,24 @@
   writes nothing.
 - Isolated: handlers work on copies; a rollback (or forgetting to commit)
   leaves the store untouched.
-- Optimistic concurrency: writing an aggregate whose version is stale, or
-  adding one whose id (or a user's e-mail) is already taken, raises
-  :class:`~kingdom.services.ports.ConcurrencyConflict`; each write bumps the version.
-  A refresh session is compared by its token hash instead (it has no version):
-  writing one whose stored hash changed since it was loaded conflicts.
+- Optimistic concurrency: writing a record whose guard (an aggregate's
+  version, a session's token hash, a reset token's ``used_at``) changed in
+  the store since it was loaded, or adding one whose id (or a user's e-mail)
+  is already taken, raises :class:`~kingdom.services.ports.ConcurrencyConflict`.
+
+Like the SQL one it names no record type: each repository checks and writes
+its own records (:class:`~kingdom.services.fakes.repositories.FakeKeeper`).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
+from typing import cast
 
-from kingdom.domain.identity import User
-from kingdom.domain.shared import Event
+from kingdom.services.fakes.idempotency import FakeIdempotencyRecords
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
+    FakeKeeper,
     FakeRefreshSessionRepository,
     FakeResetTokenRepository,
     FakeRoleRepository,
@@ -27,7 +29,7 @@ from kingdom.services.fakes.repositories import (
     FakeUserRepository,
 )
 from kingdom.services.fakes.store import InMemoryStore
-from kingdom.services.ports import ConcurrencyConflict, UnitOfWork
+from kingdom.services.ports import Change, ConcurrencyConflict, UnitOfWork
 
 
 class FakeUnitOfWork(UnitOfWork):
@@ -37,53 +39,32 @@ class FakeUnitOfWork(UnitOfWork):
     transfers: FakeTransferLog
     reset_tokens: FakeResetTokenRepository
     sessions: FakeRefreshSessionRepository
+    idempotency: FakeIdempotencyRecords
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__()
         self.store = store
-        self._fresh_repositories()
+        self.users = FakeUserRepository(store, self.tracker)
+        self.roles = FakeRoleRepository(store, self.tracker)
+        self.accounts = FakeAccountRepository(store, self.tracker)
+        self.transfers = FakeTransferLog(store, self.tracker)
+        self.reset_tokens = FakeResetTokenRepository(store, self.tracker)
+        self.sessions = FakeRefreshSessionRepository(store, self.tracker)
+        self.idempotency = FakeIdempotencyRecords(store, self.tracker)
 
-    def _fresh_repositories(self) -> None:
-        self.users = FakeUserRepository(self.store)
-        self.roles = FakeRoleRepository(self.store)
-        self.accounts = FakeAccountRepository(self.store)
-        self.transfers = FakeTransferLog()
-        self.reset_tokens = FakeResetTokenRepository(self.store)
-        self.sessions = FakeRefreshSessionRepository(self.store)
-
-    async def _commit(self, events: Sequence[Event]) -> None:
+    async def _commit(self, changes: Sequence[Change]) -> None:
         store = self.store
         if store.conflicts_to_raise > 0:
             store.conflicts_to_raise -= 1
             raise ConcurrencyConflict("simulated concurrent change")
+        written = [change for change in changes if change.write]
         # Check everything first, then write: all or nothing.
-        users = self.users.tracker.changes(store.users, self.users.seen, "user")
-        roles = self.roles.tracker.changes(store.roles, self.roles.seen, "role")
-        accounts = self.accounts.tracker.changes(store.accounts, self.accounts.seen, "account")
-        sessions = self.sessions.changes()
-        self._check_unique_emails(users)
-        for transfer in self.transfers.staged:
-            if transfer.id in store.transfers:
-                raise ConcurrencyConflict(f"transfer {transfer.id!r} already exists")
-
-        self.users.tracker.write(store.users, users)
-        self.roles.tracker.write(store.roles, roles)
-        self.accounts.tracker.write(store.accounts, accounts)
-        for transfer in self.transfers.staged:
-            store.transfers[transfer.id] = transfer
-        self.transfers.staged.clear()
-        for token in self.reset_tokens.seen:
-            store.reset_tokens[token.id] = copy.deepcopy(token)
-        self.sessions.write(sessions)
-        store.outbox.extend(events)
+        for change in written:
+            cast(FakeKeeper, change.keeper).check(change)
+        for change in written:
+            cast(FakeKeeper, change.keeper).write(change)
+        store.outbox.extend(event for change in changes for event in change.events)
         store.commits += 1
 
     async def _rollback(self) -> None:
-        # The store was never touched; forgetting what was loaded or staged is enough.
-        self._fresh_repositories()
-
-    def _check_unique_emails(self, changed: list[User]) -> None:
-        for user in changed:
-            for other in self.store.users.values():
-                if other.email == user.email and other.id != user.id:
-                    raise ConcurrencyConflict(f"e-mail {user.email!r} was taken concurrently")
+        pass  # the store was never touched

@@ -41,6 +41,7 @@ from kingdom.services.ports.throttling import (
     registration_key,
     registration_keys,
 )
+from kingdom.services.ports.tracking import Change, Keeper, Tracker
 from kingdom.services.ports.unit_of_work import ConcurrencyConflict, UnitOfWork
 
 __all__ = [
@@ -74,6 +75,9 @@ __all__ = [
     "TransferQueries",
     "TransferView",
     "UnitOfWork",
+    "Change",
+    "Keeper",
+    "Tracker",
     "UserQueries",
     "UserRepository",
     "UserView",

@@ -11,7 +11,7 @@ adapters implement the protected ``_``-methods, which only talk to storage.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
@@ -19,23 +19,15 @@ from typing import ClassVar, Generic, TypeVar
 from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.domain.shared import Aggregate, Conflict, NotFound
+from kingdom.services.ports.tracking import Keeper
 
 A = TypeVar("A", bound=Aggregate)
 
 
-class Repository(ABC, Generic[A]):
+class Repository(Keeper[A], Generic[A]):
     """Load and add aggregates of one type within one unit of work."""
 
     noun: ClassVar[str] = "aggregate"
-    """How error messages name the aggregate ("user 'u-1' does not exist")."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, A] = {}
-
-    @property
-    def seen(self) -> tuple[A, ...]:
-        """Every aggregate loaded or added through this repository, in that order."""
-        return tuple(self._seen.values())
 
     async def add(self, aggregate: A) -> None:
         """Stage a new aggregate; it is written when the unit of work commits.
@@ -48,7 +40,7 @@ class Repository(ABC, Generic[A]):
         if aggregate.id in self._seen:
             raise Conflict(f"{self.noun} {aggregate.id!r} already exists")
         await self._add(aggregate)
-        self._seen[aggregate.id] = aggregate
+        self._stage(aggregate)
 
     async def find(self, id: str) -> A | None:
         """The aggregate with ``id``, or ``None``."""
@@ -62,12 +54,6 @@ class Repository(ABC, Generic[A]):
         if found is None:
             raise NotFound(f"{self.noun} {id!r} does not exist")
         return found
-
-    def _track(self, found: A | None) -> A | None:
-        """Remember ``found``, or return the copy already remembered (identity map)."""
-        if found is None:
-            return None
-        return self._seen.setdefault(found.id, found)
 
     @abstractmethod
     async def _add(self, aggregate: A) -> None: ...
@@ -130,14 +116,22 @@ class AccountRepository(Repository[Account]):
     noun = "account"
 
 
-class TransferLog(ABC):
-    """The append-only record of completed transfers."""
+class TransferLog(Keeper[Transfer]):
+    """The append-only record of completed transfers (inserted on commit, never changed)."""
 
-    @abstractmethod
-    async def add(self, transfer: Transfer) -> None: ...
+    noun = "transfer"
+
+    async def add(self, transfer: Transfer) -> None:
+        self._stage(transfer)
+
+    def changed(self, record: Transfer) -> bool:
+        return False
+
+    def stored(self, record: Transfer) -> None:
+        pass
 
 
-class ResetTokenRepository(ABC):
+class ResetTokenRepository(Keeper[ResetToken]):
     """One-time password reset tokens, looked up by the hash of their secret.
 
     Tokens are plain records, not aggregates, but they change (``redeem`` and
@@ -145,16 +139,11 @@ class ResetTokenRepository(ABC):
     handed out and the unit of work writes them back on commit.
     """
 
-    def __init__(self) -> None:
-        self._seen: dict[str, ResetToken] = {}
-
-    @property
-    def seen(self) -> tuple[ResetToken, ...]:
-        return tuple(self._seen.values())
+    noun = "reset token"
 
     async def add(self, token: ResetToken) -> None:
         await self._add(token)
-        self._seen[token.id] = token
+        self._stage(token)
 
     async def find_by_hash(self, token_hash: str) -> ResetToken | None:
         """The token whose secret hashes to ``token_hash`` (sha256 hex), or ``None``.
@@ -193,12 +182,6 @@ class ResetTokenRepository(ABC):
             token.void(now)
         return usable
 
-    def _track(self, found: ResetToken | None) -> ResetToken | None:
-        """Remember ``found``, or return the copy already remembered (identity map)."""
-        if found is None:
-            return None
-        return self._seen.setdefault(found.id, found)
-
     @abstractmethod
     async def _add(self, token: ResetToken) -> None: ...
 
@@ -214,7 +197,7 @@ class ResetTokenRepository(ABC):
         """The user's stored tokens with ``used_at`` unset and ``expires_at`` after ``now``."""
 
 
-class RefreshSessionRepository(ABC):
+class RefreshSessionRepository(Keeper[RefreshSession]):
     """Refresh sessions (login families), by id, by the hash of their current token, by user.
 
     Sessions are plain records, not aggregates, but they change (``rotate``,
@@ -226,22 +209,14 @@ class RefreshSessionRepository(ABC):
     exactly one commits and the other gets a ConcurrencyConflict.
     """
 
-    noun: ClassVar[str] = "refresh session"
-
-    def __init__(self) -> None:
-        self._seen: dict[str, RefreshSession] = {}
-
-    @property
-    def seen(self) -> tuple[RefreshSession, ...]:
-        """Every session loaded or added through this repository, in that order."""
-        return tuple(self._seen.values())
+    noun = "refresh session"
 
     async def add(self, session: RefreshSession) -> None:
         """Stage a new session (written on commit); an id already known here is a Conflict."""
         if session.id in self._seen:
             raise Conflict(f"{self.noun} {session.id!r} already exists")
         await self._add(session)
-        self._seen[session.id] = session
+        self._stage(session)
 
     async def find(self, id: str) -> RefreshSession | None:
         """The session (family) with ``id``, or ``None``."""
@@ -299,12 +274,6 @@ class RefreshSessionRepository(ABC):
         for session in sessions:
             session.revoke(now)
         return sessions
-
-    def _track(self, found: RefreshSession | None) -> RefreshSession | None:
-        """Remember ``found``, or return the copy already remembered (identity map)."""
-        if found is None:
-            return None
-        return self._seen.setdefault(found.id, found)
 
     @abstractmethod
     async def _add(self, session: RefreshSession) -> None: ...
