@@ -71,7 +71,9 @@ async def test_sixteen_clients_on_two_accounts_never_see_a_conflict(database_url
 
         assert conflicts == []
         async with database.engine.connect() as connection:
-            balances = list((await connection.execute(select(accounts.c.balance))).scalars())
+            balances: list[int] = list(
+                (await connection.execute(select(accounts.c.balance))).scalars()
+            )
             moved = len((await connection.execute(select(transfers.c.id))).all())
         assert sum(balances) == 2 * CLIENTS
         assert min(balances) >= 0

@@ -31,6 +31,7 @@ from kingdom.services.identity.sessions import (
     format_refresh_token,
     parse_refresh_token,
 )
+from kingdom.services.ports.tracking import Change
 
 EMAIL = "ann@example.org"
 POLICY = SessionPolicy(idle_limit=timedelta(hours=1), absolute_lifetime=timedelta(hours=8))
@@ -196,11 +197,11 @@ class RacingApp(FakeApp):
         app = self
 
         class Racing(FakeUnitOfWork):
-            async def _commit(self, events: Sequence[Event]) -> None:
+            async def _commit(self, changes: Sequence[Change]) -> None:
                 race, app.race = app.race, None
                 if race is not None:
                     await race()
-                await super()._commit(events)
+                await super()._commit(changes)
 
         return Racing(self.store)
 
