@@ -13,7 +13,7 @@ committed balance and goes on. SQLite has one writer at a time anyway
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from kingdom.adapters.ledger.tables import accounts as accounts_table
 from kingdom.adapters.ledger.tables import transfers as transfers_table
@@ -21,12 +21,17 @@ from kingdom.adapters.sql.records import Rows, SqlTransaction
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.services.ports import AccountRepository, Change, Tracker, TransferLog
 
+# Built once: the compiled statement is then found by identity, not rebuilt per load.
+_LOAD = (
+    select(accounts_table).where(accounts_table.c.id == bindparam("account_id")).with_for_update()
+)
+
 
 class SqlAccountRepository(AccountRepository):
     def __init__(self, transaction: SqlTransaction, tracker: Tracker | None = None) -> None:
         super().__init__(tracker)
         self.rows = Rows(transaction, accounts_table, Account, self.noun, guard="version")
-        self._load = select(accounts_table).with_for_update()
+        self._load = _LOAD
 
     def changed(self, record: Account) -> bool:
         return self.rows.changed(record)
@@ -41,7 +46,7 @@ class SqlAccountRepository(AccountRepository):
         pass  # inserted at commit
 
     async def _find(self, id: str) -> Account | None:
-        result = await self.rows.transaction.execute(self._load.where(accounts_table.c.id == id))
+        result = await self.rows.transaction.execute(self._load, {"account_id": id})
         return self.rows.build(result.one_or_none())
 
 

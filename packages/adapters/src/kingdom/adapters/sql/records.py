@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Executable, Result, Table, insert, update
+from sqlalchemy import Executable, Insert, Result, Table, Update, bindparam, insert, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -78,6 +78,39 @@ class SqlTransaction:
             await connection.close()
 
 
+_INSERTS: dict[Table, Insert] = {}
+_UPDATES: dict[tuple[Table, str, tuple[str, ...]], Update] = {}
+_KEYS: dict[Table, tuple[str, ...]] = {}
+
+
+def _insert(table: Table) -> Insert:
+    """``INSERT INTO table`` built once: the compiled form is then found by identity."""
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = insert(table)
+    return statement
+
+
+def _guarded_update(table: Table, guard: str, columns: tuple[str, ...]) -> Update:
+    """``UPDATE table SET columns WHERE id = :w_id AND guard = :w_guard``, built once."""
+    key = (table, guard, columns)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        statement = _UPDATES[key] = (
+            update(table)
+            .where(table.c.id == bindparam("w_id"), table.c[guard] == bindparam("w_guard"))
+            .values({name: bindparam(f"v_{name}") for name in columns})
+        )
+    return statement
+
+
+def _column_keys(table: Table) -> tuple[str, ...]:
+    keys = _KEYS.get(table)
+    if keys is None:
+        keys = _KEYS[table] = tuple(column.key for column in table.c)
+    return keys
+
+
 def _copied(value: Any) -> Any:
     # Sets (policies, role codes) are compared later: keep the loaded value apart.
     return set(value) if isinstance(value, set) else value
@@ -100,6 +133,7 @@ class Rows(Generic[R]):
         self.cls = cls
         self.noun = noun
         self.guard = guard
+        self.keys = _column_keys(table)
         self.loaded: dict[str, dict[str, Any]] = {}
 
     def build(self, row: Row[Any] | None) -> R | None:
@@ -113,7 +147,7 @@ class Rows(Generic[R]):
         return record
 
     def values(self, record: R) -> dict[str, Any]:
-        return {column.key: getattr(record, column.key) for column in self.table.c}
+        return {key: getattr(record, key) for key in self.keys}
 
     def changed(self, record: R) -> bool:
         loaded = self.loaded.get(getattr(record, "id"))  # noqa: B009
@@ -129,12 +163,24 @@ class Rows(Generic[R]):
         if change.version is not None:
             values["version"] = change.version
         if change.new:
-            await self.transaction.execute(insert(self.table).values(values))
+            await self.transaction.execute(_insert(self.table), values)
             return
         loaded = self.loaded[values["id"]]
         table = self.table
         changed = {k: v for k, v in values.items() if k != "id" and v != loaded[k]}
         if not changed:
+            return
+        if self.guard is not None and loaded[self.guard] is not None:
+            # The usual case, as one statement compiled once per set of changed columns.
+            parameters = {f"v_{name}": value for name, value in changed.items()}
+            parameters["w_id"] = values["id"]
+            parameters["w_guard"] = loaded[self.guard]
+            statement = _guarded_update(table, self.guard, tuple(changed))
+            result = await self.transaction.execute(statement, parameters)
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise ConcurrencyConflict(
+                    f"{self.noun} {values['id']!r} was changed concurrently (stale {self.guard})"
+                )
             return
         guarded = ["id", self.guard] if self.guard else list(loaded)
         # `column == None` renders IS NULL: a NULL loaded value is compared too.

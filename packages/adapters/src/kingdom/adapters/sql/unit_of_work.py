@@ -44,6 +44,8 @@ from kingdom.adapters.sql.outbox import EventSource, outbox, outbox_row
 from kingdom.adapters.sql.records import SqlTransaction
 from kingdom.services.ports import Change, UnitOfWork
 
+_INSERT_OUTBOX = insert(outbox)
+
 
 class SqlKeeper(Protocol):
     """What the SQL unit of work asks of each repository: write one registered record."""
@@ -83,7 +85,7 @@ class SqlUnitOfWork(UnitOfWork):
             # even when the user registered first.
             rows.sort(key=lambda pair: pair[0].occurred_at)
             await self.transaction.execute(
-                insert(outbox), [outbox_row(event, source, self._codec) for event, source in rows]
+                _INSERT_OUTBOX, [outbox_row(event, source, self._codec) for event, source in rows]
             )
         await self.transaction.commit()
 
