@@ -10,13 +10,15 @@ are drawn too (issue 10): fragment chains whose every level spreads the one
 below twice or more (a naive walk expands them exponentially), selection
 sets repeating one field hundreds or thousands of times (the field-merging
 check is quadratic in them), and list sizes given as variable defaults. Each
-gets the same well-formed answer, and promptly: within :data:`PROMPT`, far
-more than any of them needs, so only an exponential or quadratic blow-up fails.
+gets the same well-formed answer. Their cost is not timed here (a shared
+machine makes any bound a coin toss); the walkers' linearity is asserted
+structurally (``tests/unit/entrypoints/test_selection.py`` counts fragment
+lookups, the limits refuse wide sets before validation), and an exponential
+walk would not answer at all.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import hypothesis_graphql as hg
@@ -115,8 +117,6 @@ async def test_documents_cut_short_or_garbled_are_refused(api: Api, data: st.Dat
 
 # Hostile shapes (issue 10)
 
-PROMPT = 2.0
-"""Seconds any hostile document may take; each needs a few milliseconds."""
 HOSTILE = settings(FUZZ, max_examples=15)
 HOSTILE_TOKEN = "hostile-fuzz-token"
 
@@ -185,16 +185,13 @@ async def seeded_token(api: Api) -> str:
     return HOSTILE_TOKEN
 
 
-async def assert_prompt_and_well_formed(
+async def assert_well_formed(
     api: Api, query: str, variables: dict[str, Any] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """``post``'s checks, an answer that ran (200) or was refused for a limit (400), in time."""
+    """``post``'s checks: an answer that ran (200) or was refused for a limit (400)."""
     token = await seeded_token(api)
-    started = time.perf_counter()
     status, body = await post(api, query, variables, token)
-    seconds = time.perf_counter() - started
 
-    assert seconds < PROMPT, (f"{seconds:.2f} s", query[:300])
     if status == 400:
         codes = {error["extensions"]["code"] for error in body["errors"]}
         assert codes <= REFUSED_CODES, (query[:300], body)
@@ -214,12 +211,12 @@ async def assert_prompt_and_well_formed(
 @example(levels=40, type_name="User", spreads=2)
 @example(levels=40, type_name="User", spreads=3)
 @example(levels=40, type_name="Account", spreads=2)
-async def test_fragment_chains_are_answered_promptly(
+async def test_fragment_chains_are_answered(
     api: Api, levels: int, type_name: str, spreads: int
 ) -> None:
     query = fragment_chain(levels, type_name, spreads)
 
-    status, body = await assert_prompt_and_well_formed(api, query)
+    status, body = await assert_well_formed(api, query)
 
     if type_name == "User":
         # Each level adds no field and no depth, and scalars cost nothing: the
@@ -237,7 +234,7 @@ async def test_a_chain_estimated_past_64_bits_is_refused_not_a_500(api: Api) -> 
     """The estimate (about 1.2e20) once reached the JSON encoder and made a 500."""
     query = fragment_chain(40, "Account", 3)
 
-    status, body = await assert_prompt_and_well_formed(api, query)
+    status, body = await assert_well_formed(api, query)
 
     assert status == 400
     (error,) = body["errors"]
@@ -252,8 +249,8 @@ async def test_a_chain_estimated_past_64_bits_is_refused_not_a_500(api: Api) -> 
 @example(query=wide(0, 2000))
 @example(query=wide(1, 490))
 @example(query=wide(3, 999))
-async def test_wide_selection_sets_are_answered_or_refused_promptly(api: Api, query: str) -> None:
-    await assert_prompt_and_well_formed(api, query)
+async def test_wide_selection_sets_are_answered_or_refused(api: Api, query: str) -> None:
+    await assert_well_formed(api, query)
 
 
 @HOSTILE
@@ -266,13 +263,13 @@ async def test_wide_selection_sets_are_answered_or_refused_promptly(api: Api, qu
 @example(shape=0, default=200, sent=None)
 @example(shape=0, default=1, sent=100)
 @example(shape=1, default=MAX_PAGE_SIZE, sent=None)
-async def test_variable_defaults_are_priced_and_answered_promptly(
+async def test_variable_defaults_are_priced_and_answered(
     api: Api, shape: int, default: int, sent: int | None
 ) -> None:
     query = with_default(shape, default)
     variables = None if sent is None else {"n": sent}
 
-    status, body = await assert_prompt_and_well_formed(api, query, variables)
+    status, body = await assert_well_formed(api, query, variables)
 
     # The size that runs is the one sent, or else the default: priced as it.
     size = default if sent is None else sent
