@@ -363,28 +363,25 @@ async def set_password(admin: _Admin, arguments: argparse.Namespace) -> int:
     return OK
 
 
-async def grant_role(admin: _Admin, arguments: argparse.Namespace) -> int:
+async def _change_role(
+    admin: _Admin, arguments: argparse.Namespace, command: type[AssignRole] | type[RevokeRole]
+) -> int:
     user = await admin.user(arguments.email)
     await admin.send(
-        AssignRole(
-            meta=admin.meta(), actor=system_actor(), user_id=user.id, role_code=arguments.role
-        ),
+        command(meta=admin.meta(), actor=system_actor(), user_id=user.id, role_code=arguments.role),
         user,
     )
-    admin.console.note(f"granted role {arguments.role!r} to {user.email}")
+    done = "granted role {!r} to {}" if command is AssignRole else "revoked role {!r} from {}"
+    admin.console.note(done.format(arguments.role, user.email))
     return OK
+
+
+async def grant_role(admin: _Admin, arguments: argparse.Namespace) -> int:
+    return await _change_role(admin, arguments, AssignRole)
 
 
 async def revoke_role(admin: _Admin, arguments: argparse.Namespace) -> int:
-    user = await admin.user(arguments.email)
-    await admin.send(
-        RevokeRole(
-            meta=admin.meta(), actor=system_actor(), user_id=user.id, role_code=arguments.role
-        ),
-        user,
-    )
-    admin.console.note(f"revoked role {arguments.role!r} from {user.email}")
-    return OK
+    return await _change_role(admin, arguments, RevokeRole)
 
 
 async def disable(admin: _Admin, arguments: argparse.Namespace) -> int:
