@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, select
@@ -14,6 +16,8 @@ from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.sql.engine import Database, Isolation, create_database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
+from kingdom.domain.identity import User
+from kingdom.domain.ledger import Account
 from kingdom.domain.shared import Command, Event, MessageMeta
 from kingdom.services.bootstrap import COMMAND_HANDLERS, EVENT_HANDLERS, bootstrap
 from kingdom.services.fakes import (
@@ -29,7 +33,7 @@ from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.injection import Handler
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.meta import new_meta
-from kingdom.services.ports import ThrottlePolicy
+from kingdom.services.ports import ThrottlePolicy, UnitOfWork
 from kingdom.services.retry import RetryPolicy
 
 
@@ -105,3 +109,36 @@ class SqlApp:
 
     def meta(self) -> MessageMeta:
         return new_meta(self.clock, self.ids)
+
+
+_ANN_IDS = itertools.count(1)
+
+
+def ann_meta() -> MessageMeta:
+    """Metadata for the arrangements below (fixed time, fresh message ids)."""
+    return MessageMeta(
+        message_id=f"ann-{next(_ANN_IDS)}", occurred_at=datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    )
+
+
+async def arrange_ann(unit_of_work: Callable[[], UnitOfWork], balance: int = 100) -> None:
+    """User u-1 owning acc-1 (holding ``balance``; version 2, or 1 if empty) and acc-2 (empty)."""
+    async with unit_of_work() as uow:
+        await uow.users.add(
+            User.register(
+                id="u-1",
+                email="ann@example.org",
+                display_name="Ann",
+                password_hash="h",
+                meta=ann_meta(),
+            )
+        )
+        for account_id in ("acc-1", "acc-2"):
+            await uow.accounts.add(
+                Account.open(id=account_id, owner_id="u-1", currency="EUR", meta=ann_meta())
+            )
+        await uow.commit()
+    if balance:
+        async with unit_of_work() as uow:
+            (await uow.accounts.get("acc-1")).deposit(balance, ann_meta())
+            await uow.commit()

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from integration.adapters.support import count, outbox_rows, schema_database
+from integration.adapters.support import arrange_ann, count, outbox_rows, schema_database
 from kingdom.adapters.identity.tables import users
 from kingdom.adapters.ledger.tables import accounts, transfers
 from kingdom.adapters.sql.engine import Database, Isolation
@@ -34,26 +34,7 @@ def meta() -> MessageMeta:
 
 
 async def arrange(database: Database, balance: int = 100) -> None:
-    """User u-1 owning two EUR accounts; acc-1 holds ``balance``."""
-    async with SqlUnitOfWork(database) as uow:
-        await uow.users.add(
-            User.register(
-                id="u-1",
-                email="ann@example.org",
-                display_name="Ann",
-                password_hash="h",
-                meta=meta(),
-            )
-        )
-        for account_id in ("acc-1", "acc-2"):
-            await uow.accounts.add(
-                Account.open(id=account_id, owner_id="u-1", currency="EUR", meta=meta())
-            )
-        await uow.commit()
-    if balance:
-        async with SqlUnitOfWork(database) as uow:
-            (await uow.accounts.get("acc-1")).deposit(balance, meta())
-            await uow.commit()
+    await arrange_ann(lambda: SqlUnitOfWork(database), balance)
 
 
 async def stored_account(database: Database, account_id: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from typing import Protocol
 import pytest
 from sqlalchemy import select, update
 
-from integration.adapters.support import outbox_rows, schema_database
+from integration.adapters.support import arrange_ann, outbox_rows, schema_database
 from integration.databases import fresh_postgres, sqlite_url
 from kingdom.adapters.ledger.tables import accounts
 from kingdom.adapters.sql.engine import Database
@@ -115,26 +115,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 async def arrange(backend: Backend, balance: int = 100) -> None:
-    """User u-1 owning acc-1 (holding ``balance``; version 2, or 1 if empty) and acc-2 (empty)."""
-    async with backend.unit_of_work() as uow:
-        await uow.users.add(
-            User.register(
-                id="u-1",
-                email="ann@example.org",
-                display_name="Ann",
-                password_hash="h",
-                meta=meta(),
-            )
-        )
-        for account_id in ("acc-1", "acc-2"):
-            await uow.accounts.add(
-                Account.open(id=account_id, owner_id="u-1", currency="EUR", meta=meta())
-            )
-        await uow.commit()
-    if balance:
-        async with backend.unit_of_work() as uow:
-            (await uow.accounts.get("acc-1")).deposit(balance, meta())
-            await uow.commit()
+    await arrange_ann(backend.unit_of_work, balance)
 
 
 async def test_repositories_are_identity_maps(backend: Backend) -> None:
