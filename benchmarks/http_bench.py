@@ -10,7 +10,12 @@ In one run, for 1 and 2 uvicorn workers, it measures:
   (b) ``{ __typename }`` through Kingdom's POST /graphql;
   (c) ``viewer { id email }`` with the administrator's access token;
   (d) ``accounts(first: 50)`` with each account's owner, over accounts and
-      owners created through the API,
+      owners created through the API;
+  (e) the ``transfer`` mutation, each connection moving 1 cent between its
+      own two accounts (opened and funded through the API first): the whole
+      write path, idempotency bookkeeping, row locks and the outbox included;
+  (f) two root fields in one query (a page of 50 balances and ``nodes`` for
+      10 of them), which read from one snapshot (a read-only transaction),
 
 (b)-(d) on the embedded SQLite and on a fresh PostgreSQL database (created,
 migrated with ``kingdom.entrypoints.migrate`` and dropped again). Each server
@@ -71,6 +76,11 @@ CEILING = "minimal_asgi"
 T = TypeVar("T")
 
 
+Prepare = Callable[[Server, str, int], list[dict[str, Any]]]
+"""Sets up what a case needs on the server (given the administrator's token and the number
+of connections) and returns the request payloads to spread over the connections."""
+
+
 @dataclass(frozen=True)
 class Case:
     key: str
@@ -79,6 +89,8 @@ class Case:
     authenticated: bool
     check: Callable[[Any], str | None]
     """Inspects the decoded JSON of a sampled body."""
+    prepare: Prepare | None = None
+    """None: every connection sends ``query`` as it is."""
 
 
 def _typename(body: Any) -> str | None:
@@ -100,6 +112,51 @@ def _accounts(body: Any) -> str | None:
     return None
 
 
+def _transferred(body: Any) -> str | None:
+    payload = (body.get("data") or {}).get("transfer") or {}
+    return None if payload.get("transferId") else "no transferId"
+
+
+def _snapshot(body: Any) -> str | None:
+    data = body.get("data") or {}
+    edges = (data.get("accounts") or {}).get("edges") or []
+    nodes = data.get("nodes") or []
+    if len(edges) != 50 or len(nodes) != 10:
+        return f"{len(edges)} accounts and {len(nodes)} nodes, expected 50 and 10"
+    if not all(node and node.get("balance") is not None for node in nodes):
+        return "a node without its balance"
+    return None
+
+
+TRANSFER = "mutation($input: TransferInput!) { transfer(input: $input) { transferId } }"
+SNAPSHOT = (
+    "query($ids: [ID!]!) { accounts(first: 50) { edges { node { id balance } } } "
+    "nodes(ids: $ids) { ... on Account { id balance } } }"
+)
+
+
+def _transfer_pairs(server: Server, token: str, connections: int) -> list[dict[str, Any]]:
+    """Two fresh accounts per connection, the first funded for any run's worth of transfers."""
+    owner = graphql(server, "query { viewer { id } }", token=token)["viewer"]["id"]
+    payloads = []
+    for _ in range(connections):
+        source, target = (open_account(server, token, owner) for _ in range(2))
+        deposit(server, token, source, 10**9)
+        payloads.append(
+            {
+                "query": TRANSFER,
+                "variables": {"input": {"sourceId": source, "targetId": target, "amount": 1}},
+            }
+        )
+    return payloads
+
+
+def _snapshot_ids(server: Server, token: str, connections: int) -> list[dict[str, Any]]:
+    page = graphql(server, "query { accounts(first: 10) { edges { node { id } } } }", token=token)
+    ids = [edge["node"]["id"] for edge in page["accounts"]["edges"]]
+    return [{"query": SNAPSHOT, "variables": {"ids": ids}}]
+
+
 CEILING_CASE = Case("a", "minimal ASGI", "{ __typename }", False, _typename)
 KINGDOM_CASES = (
     Case("b", "{ __typename }", "{ __typename }", False, _typename),
@@ -111,6 +168,8 @@ KINGDOM_CASES = (
         True,
         _accounts,
     ),
+    Case("e", "transfer (1 cent, own pair)", TRANSFER, True, _transferred, _transfer_pairs),
+    Case("f", "accounts(50) + nodes(10)", SNAPSHOT, True, _snapshot, _snapshot_ids),
 )
 
 
@@ -190,18 +249,27 @@ def seed(server: Server, token: str, accounts: int) -> None:
         for n in range(OWNERS)
     ]
     for n in range(accounts):
-        opened = graphql(
-            server,
-            "mutation($input: OpenAccountInput!) { openAccount(input: $input) { accountId } }",
-            {"input": {"ownerId": owners[n % OWNERS], "currency": "EUR"}},
-            token,
-        )
-        graphql(
-            server,
-            "mutation($input: DepositInput!) { deposit(input: $input) { accountId } }",
-            {"input": {"accountId": opened["openAccount"]["accountId"], "amount": 100 * (n + 1)}},
-            token,
-        )
+        deposit(server, token, open_account(server, token, owners[n % OWNERS]), 100 * (n + 1))
+
+
+def open_account(server: Server, token: str, owner: str) -> str:
+    opened = graphql(
+        server,
+        "mutation($input: OpenAccountInput!) { openAccount(input: $input) { accountId } }",
+        {"input": {"ownerId": owner, "currency": "EUR"}},
+        token,
+    )
+    account: str = opened["openAccount"]["accountId"]
+    return account
+
+
+def deposit(server: Server, token: str, account: str, amount: int) -> None:
+    graphql(
+        server,
+        "mutation($input: DepositInput!) { deposit(input: $input) { accountId } }",
+        {"input": {"accountId": account, "amount": amount}},
+        token,
+    )
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -258,9 +326,13 @@ async def measure(
     postgres_database: str | None = None,
 ) -> Row:
     headers = {"Authorization": f"Bearer {token}"} if case.authenticated else {}
-    request = encode_post(
-        "127.0.0.1", server.port, "/graphql", json.dumps({"query": case.query}).encode(), headers
+    payloads = (
+        case.prepare(server, token, load.connections) if case.prepare else [{"query": case.query}]
     )
+    requests = [
+        encode_post("127.0.0.1", server.port, "/graphql", json.dumps(payload).encode(), headers)
+        for payload in payloads
+    ]
 
     def check(body: bytes) -> str | None:
         if case.key == "a" and body != minimal_asgi.BODY:
@@ -273,7 +345,7 @@ async def measure(
     result = await run_load(
         "127.0.0.1",
         server.port,
-        request,
+        requests,
         connections=load.connections,
         warmup=load.warmup,
         duration=load.duration,
@@ -375,7 +447,7 @@ def run_kingdom(
     cases: tuple[Case, ...] = KINGDOM_CASES,
     postgres_database: str | None = None,
 ) -> list[Row]:
-    """Cases (b)-(d) on one server; ``seed_accounts`` > 0 first fills its fresh database."""
+    """Cases (b)-(f) on one server; ``seed_accounts`` > 0 first fills its fresh database."""
     log = workdir / f"{database}-w{workers}.log"
     with serve(KINGDOM, env, workers, log) as server:
         token = login(server)
@@ -397,7 +469,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per case")
     parser.add_argument("--accounts", type=int, default=60, help="accounts to seed (>= 50)")
-    parser.add_argument("--cases", default="abcd", help="which cases to run, e.g. 'ac'")
+    parser.add_argument("--cases", default="abcdef", help="which cases to run, e.g. 'ac'")
     args = parser.parse_args()
     if args.accounts < 50:
         parser.error("--accounts must be at least 50: (d) reads a page of 50")

@@ -1,4 +1,4 @@
-"""A cheap HTTP/1.1 load generator: keep-alive connections replaying one pre-encoded request.
+"""A cheap HTTP/1.1 load generator: keep-alive connections replaying pre-encoded requests.
 
 The machine has two cores and the server under test needs both, so the client
 must cost as little as possible per request: each connection is an
@@ -6,7 +6,8 @@ must cost as little as possible per request: each connection is an
 installed) that writes the same pre-encoded bytes, parses only the status
 line and ``Content-Length`` of the answer, and sends the next request as soon
 as the previous answer is complete (one request in flight per connection, no
-pipelining). The client runs in the benchmark's own process rather than a
+pipelining). Given several requests, connection *i* replays the *i*-th (round
+robin), so that e.g. each connection moves money between its own accounts. The client runs in the benchmark's own process rather than a
 pinned one: pinning it to one core would also forbid the server that core,
 so instead its CPU is measured and reported next to the server's.
 
@@ -82,7 +83,7 @@ class LoadResult:
 class _Load:
     """State shared by the connections of one run."""
 
-    request: bytes
+    requests: Sequence[bytes]
     check: Check
     sample_every: int
     running: bool = True
@@ -114,8 +115,9 @@ class _Load:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, load: _Load, done: asyncio.Future[None]) -> None:
+    def __init__(self, load: _Load, done: asyncio.Future[None], request: bytes) -> None:
         self.load = load
+        self.request = request
         self.done = done
         self.buffer = bytearray()
         self.sent_at = 0.0
@@ -139,7 +141,7 @@ class _Connection(asyncio.Protocol):
     def _send(self) -> None:
         assert self.transport is not None
         self.sent_at = time.perf_counter()
-        self.transport.write(self.load.request)
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -180,7 +182,7 @@ class _Connection(asyncio.Protocol):
 async def run_load(
     host: str,
     port: int,
-    request: bytes,
+    request: bytes | Sequence[bytes],
     *,
     connections: int,
     warmup: float,
@@ -198,19 +200,21 @@ async def run_load(
     open again (by client port), until it names none (at most 50 rounds).
     """
     loop = asyncio.get_running_loop()
-    load = _Load(request, check, sample_every)
+    requests = [request] if isinstance(request, bytes) else list(request)
+    load = _Load(requests, check, sample_every)
     opened: list[_Connection] = []
     reopened = 0
 
-    async def connect() -> _Connection:
+    async def connect(index: int) -> _Connection:
         done: asyncio.Future[None] = loop.create_future()
+        request = requests[index % len(requests)]
         _transport, protocol = await loop.create_connection(
-            lambda: _Connection(load, done), host, port
+            lambda: _Connection(load, done, request), host, port
         )
         return protocol
 
     try:
-        opened += [await connect() for _ in range(connections)]
+        opened += [await connect(index) for index in range(connections)]
         for _round in range(50 if rebalance else 0):
             await asyncio.sleep(0.02)  # let the server accept them
             again = rebalance([c.port for c in opened]) if rebalance else ()
@@ -218,11 +222,11 @@ async def run_load(
                 continue
             if not again:
                 break
-            for connection in [c for c in opened if c.port in again]:
-                reopened += 1
-                connection.retire()
-                opened.remove(connection)
-                opened.append(await connect())
+            for index, connection in enumerate(opened):
+                if connection.port in again:
+                    reopened += 1
+                    connection.retire()
+                    opened[index] = await connect(index)
         await asyncio.sleep(warmup)
         before, started, count = meter(), time.perf_counter(), load.completed
         load.measuring = True
