@@ -19,14 +19,13 @@ from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.identity import User
 from kingdom.domain.ledger import Account
 from kingdom.domain.shared import Command, Event, MessageMeta
-from kingdom.services.bootstrap import COMMAND_HANDLERS, EVENT_HANDLERS, bootstrap
+from kingdom.services.bootstrap import COMMAND_HANDLERS, bootstrap
 from kingdom.services.fakes import (
     FakeClock,
     FakePasswordHasher,
     FakeSecretSource,
     FakeTokenIssuer,
     RecordingMailer,
-    RecordingPublisher,
     SequentialIds,
 )
 from kingdom.services.identity.sessions import SessionPolicy
@@ -74,7 +73,8 @@ class SqlApp:
     extra_commands: Mapping[type[Command], Handler] = field(default_factory=dict)
     clock: FakeClock = field(default_factory=FakeClock)
     ids: SequentialIds = field(default_factory=SequentialIds)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    published: list[Event] = field(default_factory=list)
+    """Every event the bus announced after its commit, in order."""
     mailer: RecordingMailer = field(default_factory=RecordingMailer)
     secrets: FakeSecretSource = field(default_factory=FakeSecretSource)
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(sleep=_no_sleep))
@@ -83,7 +83,10 @@ class SqlApp:
     units_of_work: list[SqlUnitOfWork] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        event_handlers: Mapping[type[Event], Iterable[Handler]] = EVENT_HANDLERS
+        async def announced(event: Event) -> None:
+            self.published.append(event)
+
+        event_handlers: Mapping[type[Event], Iterable[Handler]] = {Event: (announced,)}
         self.bus = bootstrap(
             uow_factory=self.unit_of_work,
             dependencies={
@@ -93,7 +96,6 @@ class SqlApp:
                 "tokens": FakeTokenIssuer(self.clock),
                 "secrets": self.secrets,
                 "mailer": self.mailer,
-                "publisher": self.publisher,
                 "throttle": SqlLoginThrottle(self.database, ThrottlePolicy()),
                 "session_policy": self.session_policy,
             },

@@ -70,7 +70,7 @@ async def assert_outbox_matches_published(app: SqlApp) -> None:
     """One row per committed event, decoding back to exactly the event the bus announced."""
     rows = await outbox_rows(app.database)
     stored = [decode(r["event_type"], r["schema_version"], r["payload"]) for r in rows]
-    published: Sequence[Event] = app.publisher.published
+    published: Sequence[Event] = app.published
     assert sorted(stored, key=lambda e: e.message_id) == sorted(
         published, key=lambda e: e.message_id
     )

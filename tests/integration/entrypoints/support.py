@@ -39,7 +39,6 @@ from kingdom.services.fakes import (
     FakeSecretSource,
     FakeTokenIssuer,
     RecordingMailer,
-    RecordingPublisher,
     SequentialIds,
     superuser,
 )
@@ -217,7 +216,6 @@ async def running_api(
                 "tokens": tokens,
                 "secrets": secrets,
                 "mailer": mailer,
-                "publisher": RecordingPublisher(),
                 "throttle": SqlLoginThrottle(database, throttle_policy or ThrottlePolicy()),
                 "session_policy": session_policy or SessionPolicy(),
             },

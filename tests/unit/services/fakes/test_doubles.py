@@ -13,7 +13,6 @@ from kingdom.services.fakes import (
     FakeSecretSource,
     FakeTokenIssuer,
     RecordingMailer,
-    RecordingPublisher,
     SequentialIds,
     actor,
     superuser,
@@ -76,16 +75,13 @@ def test_clock_ids_and_secrets_are_predictable():
 
 
 async def test_recorders_record_and_can_be_told_to_fail():
-    publisher, mailer = RecordingPublisher(), RecordingMailer()
+    mailer = RecordingMailer()
     await mailer.send("a@example.org", "hi", "body")
     assert mailer.sent[0].to == "a@example.org"
 
-    publisher.failure = mailer.failure = Invalid("down")
+    mailer.failure = Invalid("down")
     with pytest.raises(Invalid):
         await mailer.send("a@example.org", "hi", "body")
-    with pytest.raises(Invalid):
-        await publisher.publish(object())  # type: ignore[arg-type]
-    assert publisher.published == []
     assert len(mailer.sent) == 1
 
 

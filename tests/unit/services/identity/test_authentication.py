@@ -78,7 +78,7 @@ async def test_an_outdated_hash_is_upgraded_at_login_without_voiding_tokens():
     app = FakeApp()
     user_id = await app.register("ann@example.org")
     app.hasher.scheme = 2
-    app.publisher.published.clear()
+    app.store.outbox.clear()
 
     issued = await app.login("ann@example.org")
 
@@ -86,7 +86,7 @@ async def test_an_outdated_hash_is_upgraded_at_login_without_voiding_tokens():
     assert user.password_hash.startswith("fake$v2$")
     assert user.token_version == 0
     assert app.tokens.claims(issued.token).token_version == 0  # type: ignore[union-attr]
-    assert not any(isinstance(e, PasswordChanged) for e in app.publisher.published)
+    assert not any(isinstance(e, PasswordChanged) for e in app.store.outbox)
     await app.login("ann@example.org")  # the new hash verifies
 
 

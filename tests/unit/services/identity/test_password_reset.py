@@ -53,7 +53,7 @@ async def test_a_known_user_gets_a_one_time_secret_by_mail_and_only_its_hash_is_
     [mail] = app.mailer.sent
     assert mail.to == "ann@example.org"
     assert secret in mail.body
-    event = app.publisher.published[-1]
+    event = app.store.outbox[-1]
     assert isinstance(event, PasswordResetRequested)
     assert (event.user_id, event.token_id, event.expires_at) == (ann, token.id, token.expires_at)
     assert secret not in repr(event)
@@ -263,7 +263,7 @@ async def test_repeated_requests_send_one_mail_per_interval_and_answer_the_same(
     assert len(app.store.reset_tokens) == 1
     assert len(app.secrets.issued) == 10  # the same work every time
     assert app.store.commits == commits + 10
-    assert sum(isinstance(e, PasswordResetRequested) for e in app.publisher.published) == 1
+    assert sum(isinstance(e, PasswordResetRequested) for e in app.store.outbox) == 1
 
     app.clock.advance(RESET_MAIL_INTERVAL)
     await request(app, "ann@example.org")

@@ -22,7 +22,7 @@ async def test_users_change_their_own_password_with_the_current_one():
 
     user = app.store.users[ann]
     assert user.token_version == 1
-    assert isinstance(app.publisher.published[-1], PasswordChanged)
+    assert isinstance(app.store.outbox[-1], PasswordChanged)
     await app.login("ann@example.org", "battery staple")
     with pytest.raises(Unauthenticated):
         await app.login("ann@example.org", "correct horse")

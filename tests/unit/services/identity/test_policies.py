@@ -44,11 +44,11 @@ async def test_attaching_and_detaching_on_a_user_and_on_a_role():
     for subject, id, table in (("user", ann, app.store.users), ("role", "reader", app.store.roles)):
         await app.bus.handle(attach(app, superuser(), subject, id))  # type: ignore[arg-type]
         assert table[id].policies == {READ_ACCOUNTS}
-        assert isinstance(app.publisher.published[-1], PoliciesAttached)
+        assert isinstance(app.store.outbox[-1], PoliciesAttached)
 
         await app.bus.handle(detach(app, superuser(), subject, id))  # type: ignore[arg-type]
         assert table[id].policies == set()
-        assert isinstance(app.publisher.published[-1], PoliciesDetached)
+        assert isinstance(app.store.outbox[-1], PoliciesDetached)
 
 
 async def test_update_on_the_subject_is_needed_on_the_right_resource():

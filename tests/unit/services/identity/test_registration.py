@@ -34,7 +34,7 @@ async def test_registering_creates_an_active_user_with_a_hashed_password():
     assert await app.hasher.verify(user.password_hash, "correct horse")
     assert "correct horse" not in user.password_hash
     assert (user.role_codes, user.policies) == (set(), set(NEW_USER_POLICIES))
-    [event] = app.publisher.published
+    [event] = app.store.outbox
     assert isinstance(event, UserRegistered)
     assert (event.user_id, event.email) == (user_id, "ann@example.org")
     assert set(event.policies) == set(NEW_USER_POLICIES)
@@ -69,7 +69,7 @@ async def test_a_taken_address_gets_the_same_answer_and_nothing_is_written():
     app = FakeApp()
     ann = await app.register("ann@example.org")
     stored = copy.deepcopy(app.store.users[ann])
-    published, hashes = len(app.publisher.published), app.hasher.calls["hash"]
+    published, hashes = len(app.store.outbox), app.hasher.calls["hash"]
 
     again = await app.register("ANN@example.org", "another password", "Mallory")
 
@@ -78,7 +78,7 @@ async def test_a_taken_address_gets_the_same_answer_and_nothing_is_written():
     assert again not in app.store.users  # the id names nobody
     assert list(app.store.users) == [ann]
     assert state(app.store.users[ann]) == state(stored)  # password, name, version unchanged
-    assert len(app.publisher.published) == published
+    assert len(app.store.outbox) == published
     assert app.hasher.calls["hash"] == hashes + 1  # the same work as a new address
     await app.login("ann@example.org", "correct horse")
 
@@ -178,4 +178,4 @@ async def test_invalid_input_registers_nobody(email, password, name):
             RegisterUser(meta=app.meta(), email=email, password=password, display_name=name)
         )
     assert app.store.users == {}
-    assert app.publisher.published == []
+    assert app.store.outbox == []

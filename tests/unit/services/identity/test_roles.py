@@ -33,7 +33,7 @@ async def test_creating_a_role():
 
     role = app.store.roles[code]
     assert (role.code, role.name, role.policies) == ("reader", "Reader", {READ_ACCOUNTS})
-    assert isinstance(app.publisher.published[-1], RoleCreated)
+    assert isinstance(app.store.outbox[-1], RoleCreated)
 
 
 async def test_creating_a_role_needs_roles_create_on_every_role():
@@ -89,7 +89,7 @@ async def test_an_assigned_role_grants_its_policies_at_the_next_login():
     await app.bus.handle(assign(app, superuser(), ann))
 
     assert app.store.users[ann].role_codes == {"reader"}
-    assert isinstance(app.publisher.published[-1], RoleAssigned)
+    assert isinstance(app.store.outbox[-1], RoleAssigned)
     issued = await app.login("ann@example.org")
     assert app.tokens.claims(issued.token).context == compile_policies(  # type: ignore[union-attr]
         [READ_ACCOUNTS]
@@ -146,7 +146,7 @@ async def test_revoking_a_role():
     await app.bus.handle(revoke(app, actor(Policy.of("users", Permission.UPDATE, ann)), ann))
 
     assert app.store.users[ann].role_codes == set()
-    assert isinstance(app.publisher.published[-1], RoleRevoked)
+    assert isinstance(app.store.outbox[-1], RoleRevoked)
 
 
 async def test_revoking_needs_users_update_and_a_held_role():

@@ -149,7 +149,7 @@ async def test_a_disabled_user_cannot_refresh():
 async def test_a_used_token_revokes_the_whole_family_and_is_recorded():
     app, user_id, issued = await logged_in()
     renewed = await app.refresh(issued.refresh_token)
-    published_before = len(app.publisher.published)
+    published_before = len(app.store.outbox)
 
     with pytest.raises(RefreshTokenReused) as raised:
         await app.refresh(issued.refresh_token)  # the old one, replayed
@@ -159,7 +159,7 @@ async def test_a_used_token_revokes_the_whole_family_and_is_recorded():
     assert (raised.value.user_id, raised.value.session_id) == (user_id, session.id)
     [event] = reuse_events(app)
     assert (event.user_id, event.session_id) == (user_id, session.id)  # type: ignore[attr-defined]
-    assert app.publisher.published[published_before:] == [event]
+    assert app.store.outbox[published_before:] == [event]
     await refused(app, renewed.refresh_token)  # the family is dead for its holder too
 
 

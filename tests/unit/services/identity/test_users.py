@@ -18,7 +18,7 @@ async def test_a_disabled_user_cannot_log_in_and_old_tokens_are_void():
     user = app.store.users[ann]
     assert user.status is UserStatus.DISABLED
     assert user.token_version > app.tokens.claims(before.token).token_version  # type: ignore[union-attr]
-    assert isinstance(app.publisher.published[-1], UserDisabled)
+    assert isinstance(app.store.outbox[-1], UserDisabled)
     with pytest.raises(Unauthenticated):
         await app.login("ann@example.org")
 

@@ -57,7 +57,7 @@ async def test_opening_an_account_for_an_existing_user():
     account = app.store.accounts[account_id]
     assert (account.owner_id, account.currency, account.balance) == (ann, "EUR", 0)
     assert (account.status, account.version) == (AccountStatus.OPEN, 1)
-    assert isinstance(app.publisher.published[-1], AccountOpened)
+    assert isinstance(app.store.outbox[-1], AccountOpened)
 
 
 async def test_opening_needs_accounts_create_on_every_account():
@@ -88,7 +88,7 @@ async def test_deposit_and_withdraw_with_a_grant_on_that_account_only():
     await app.bus.handle(Withdraw(meta=app.meta(), actor=who, account_id=account_id, amount=30))
 
     assert app.store.accounts[account_id].balance == 70
-    assert [type(e) for e in app.publisher.published[-2:]] == [FundsDeposited, FundsWithdrawn]
+    assert [type(e) for e in app.store.outbox[-2:]] == [FundsDeposited, FundsWithdrawn]
 
 
 @pytest.mark.parametrize("command", [Deposit, Withdraw])
@@ -173,7 +173,7 @@ async def test_closing_needs_delete_a_zero_balance_and_the_current_version():
     await app.bus.handle(close(actor(Policy.of("accounts", Permission.DELETE, account_id))))
 
     assert app.store.accounts[account_id].status is AccountStatus.CLOSED
-    assert isinstance(app.publisher.published[-1], AccountClosed)
+    assert isinstance(app.store.outbox[-1], AccountClosed)
 
 
 async def test_a_transient_conflict_is_retried_by_the_bus_then_surfaces():

@@ -70,7 +70,7 @@ async def test_a_transfer_moves_money_and_is_recorded_once():
         "EUR",
     )
     assert record.occurred_at == app.clock.now()
-    completed = [e for e in app.publisher.published if isinstance(e, TransferCompleted)]
+    completed = [e for e in app.store.outbox if isinstance(e, TransferCompleted)]
     assert [e.transfer_id for e in completed] == [transfer_id]
     assert app.store.accounts["acc-a"].version == app.store.accounts["acc-b"].version == 1
 

@@ -19,7 +19,6 @@ from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
-from kingdom.adapters.messaging.in_process import InProcessPublisher
 from kingdom.adapters.messaging.mail_folder import MailFolder
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
@@ -86,7 +85,6 @@ def build(settings: Settings) -> Kingdom:
             "tokens": issuer,
             "secrets": UrlSafeSecrets(),
             "mailer": MailFolder(settings.data_dir / "mail"),
-            "publisher": InProcessPublisher(),
             # In the database: every uvicorn worker sees the same counters.
             "throttle": SqlLoginThrottle(database, throttle_policy(settings)),
             "session_policy": session_policy(settings),

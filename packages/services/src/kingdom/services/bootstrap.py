@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from kingdom.domain.shared import Command, Event
-from kingdom.services import identity, ledger, relay
+from kingdom.services import identity, ledger
 from kingdom.services.idempotency import DEFAULT_RETENTION, Idempotency
 from kingdom.services.injection import Handler
 from kingdom.services.messagebus import MessageBus, UnitOfWorkFactory
@@ -24,8 +24,10 @@ COMMAND_HANDLERS: Mapping[type[Command], Handler] = {
 }
 """Every command Kingdom understands, and the one function that handles it."""
 
-EVENT_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = relay.EVENT_HANDLERS
-"""Reactions to committed events."""
+EVENT_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = {}
+"""Reactions to committed events inside the request's process: none. Committed events
+leave through the outbox only (:mod:`kingdom.services.relay`), to the workers
+(:mod:`kingdom.services.consumers`), so none leaves twice or before its commit."""
 
 DEPENDENCY_NAMES: frozenset[str] = frozenset(
     {
@@ -35,14 +37,13 @@ DEPENDENCY_NAMES: frozenset[str] = frozenset(
         "tokens",
         "secrets",
         "mailer",
-        "publisher",
         "throttle",
         "session_policy",
     }
 )
 """What the default handlers ask for besides ``uow`` (see :mod:`kingdom.services.ports`):
 ``clock: Clock``, ``ids: IdGenerator``, ``hasher: PasswordHasher``, ``tokens: TokenIssuer``,
-``secrets: SecretSource``, ``mailer: Mailer``, ``publisher: ExternalPublisher``,
+``secrets: SecretSource``, ``mailer: Mailer``,
 ``throttle: LoginThrottle``, ``session_policy: SessionPolicy``
 (:mod:`kingdom.services.identity.sessions`)."""
 

@@ -7,7 +7,7 @@ on outcomes instead of on calls.
 
 from kingdom.services.fakes.actors import actor, superuser
 from kingdom.services.fakes.app import FakeApp
-from kingdom.services.fakes.publishing import RecordingMailer, RecordingPublisher, SentMail
+from kingdom.services.fakes.publishing import RecordingMailer, SentMail
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
     FakeRefreshSessionRepository,
@@ -45,7 +45,6 @@ __all__ = [
     "FakeUserRepository",
     "InMemoryStore",
     "RecordingMailer",
-    "RecordingPublisher",
     "SequentialIds",
     "SentMail",
     "actor",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from kingdom.domain.identity import Authenticate, RefreshAccess, RegisterUser
 from kingdom.domain.shared import MessageMeta
 from kingdom.services.bootstrap import bootstrap
-from kingdom.services.fakes.publishing import RecordingMailer, RecordingPublisher
+from kingdom.services.fakes.publishing import RecordingMailer
 from kingdom.services.fakes.security import FakePasswordHasher, FakeSecretSource, FakeTokenIssuer
 from kingdom.services.fakes.store import InMemoryStore
 from kingdom.services.fakes.system import FakeClock, SequentialIds
@@ -36,7 +36,6 @@ class FakeApp:
     hasher: FakePasswordHasher = field(default_factory=FakePasswordHasher)
     secrets: FakeSecretSource = field(default_factory=FakeSecretSource)
     mailer: RecordingMailer = field(default_factory=RecordingMailer)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
     throttle: FakeLoginThrottle = field(default_factory=FakeLoginThrottle)
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     tokens: FakeTokenIssuer = field(init=False)
@@ -56,7 +55,6 @@ class FakeApp:
                 "tokens": self.tokens,
                 "secrets": self.secrets,
                 "mailer": self.mailer,
-                "publisher": self.publisher,
                 "throttle": self.throttle,
                 "session_policy": self.session_policy,
                 **self.settings,

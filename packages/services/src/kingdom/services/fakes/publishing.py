@@ -1,22 +1,10 @@
-"""Recorders for the outbound ports; each can be told to fail, to test isolation."""
+"""A recorder for outgoing mail; it can be told to fail, to test isolation."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kingdom.domain.shared import Event
-from kingdom.services.ports import ExternalPublisher, Mailer
-
-
-class RecordingPublisher(ExternalPublisher):
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-        self.failure: Exception | None = None
-
-    async def publish(self, event: Event) -> None:
-        if self.failure is not None:
-            raise self.failure
-        self.published.append(event)
+from kingdom.services.ports import Mailer
 
 
 @dataclass(frozen=True)

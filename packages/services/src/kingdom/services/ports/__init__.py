@@ -4,7 +4,14 @@ Handlers depend on these only; adapters implement them (SQL, argon2, JWT,
 SMTP...), and :mod:`kingdom.services.fakes` implements them in memory for tests.
 """
 
-from kingdom.services.ports.publishing import ExternalPublisher, Mailer
+from kingdom.services.ports.outbox import (
+    Backlog,
+    ClaimedBatch,
+    EventTransport,
+    OutboxFeed,
+    OutboxMessage,
+)
+from kingdom.services.ports.publishing import Mailer
 from kingdom.services.ports.queries import (
     MAX_PAGE_SIZE,
     AccountQueries,
@@ -53,7 +60,11 @@ __all__ = [
     "ConcurrencyConflict",
     "Direction",
     "Edge",
-    "ExternalPublisher",
+    "Backlog",
+    "ClaimedBatch",
+    "EventTransport",
+    "OutboxFeed",
+    "OutboxMessage",
     "IdGenerator",
     "IssuedToken",
     "LoginThrottle",

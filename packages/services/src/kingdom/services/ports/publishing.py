@@ -1,20 +1,12 @@
-"""Talking to the outside world after the fact: event streams and e-mail.
+"""Talking to the outside world after the fact: e-mail.
 
-Both are called only once a transaction has committed, so nothing is ever
-announced (or mailed) that was later rolled back.
+Called only once a transaction has committed, so nothing is ever mailed that
+was later rolled back. (Events leave through the outbox: :mod:`.outbox`.)
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-
-from kingdom.domain.shared import Event
-
-
-class ExternalPublisher(ABC):
-    @abstractmethod
-    async def publish(self, event: Event) -> None:
-        """Hand a committed domain event to other systems (a broker, a webhook...)."""
 
 
 class Mailer(ABC):
