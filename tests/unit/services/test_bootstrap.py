@@ -33,7 +33,7 @@ def test_bootstrap_fails_fast_when_a_dependency_is_missing():
 
 async def test_committed_events_leave_through_the_outbox_only():
     # No in-process subscriber: the relay is the one way out (no event leaves twice).
-    assert EVENT_HANDLERS == {}
+    assert not EVENT_HANDLERS
     app = FakeApp()
     await app.register("ann@example.org")
     assert [type(event).__name__ for event in app.store.outbox] == ["UserRegistered"]

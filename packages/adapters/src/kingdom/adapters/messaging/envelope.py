@@ -80,13 +80,14 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 
 def _integer(data: Mapping[str, Any], name: str) -> int:
     value = data.get(name)
-    if type(value) is not int:
+    if not isinstance(value, int) or isinstance(value, bool):
         raise EnvelopeError(f"{name} must be an integer")
     return value
 
 
 def _optional(data: Mapping[str, Any], name: str, kind: type) -> Any:
     value = data.get(name)
-    if value is not None and type(value) is not kind:
+    # bool is an int: refuse it where an int is expected.
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
         raise EnvelopeError(f"{name} must be {kind.__name__} or null")
     return value
