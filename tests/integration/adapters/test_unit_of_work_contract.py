@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +27,12 @@ from kingdom.domain.identity import User
 from kingdom.domain.ledger import Account, transfer
 from kingdom.domain.shared import Conflict, MessageMeta
 from kingdom.services.fakes import FakeUnitOfWork, InMemoryStore
-from kingdom.services.ports import ConcurrencyConflict, UnitOfWork
+from kingdom.services.ports import (
+    AuditEntry,
+    ConcurrencyConflict,
+    InboxEntry,
+    UnitOfWork,
+)
 
 NOW = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -237,3 +242,104 @@ async def test_a_unit_of_work_is_used_once(backend: Backend) -> None:
         async with uow:
             pass
     assert await backend.stored_account("acc-1") == (1, 2)
+
+
+# The workers' records: inbox entries and audit entries.
+
+
+def inbox_entry(message_id: str = "m-x", handler: str = "audit") -> InboxEntry:
+    return InboxEntry(message_id, handler, NOW)
+
+
+def audit_entry(message_id: str = "m-x") -> AuditEntry:
+    return AuditEntry(
+        message_id=message_id,
+        event_type="ledger.TransferCompleted",
+        occurred_at=NOW,
+        recorded_at=NOW + timedelta(seconds=1),
+        subject_type="account",
+        subject_id="acc-1",
+        summary="transferred 250 from acc-1 to acc-2 (EUR)",
+        actor_id="u-1",
+        related_ids=("acc-2", "t-1"),
+        trace_parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+
+
+async def test_inbox_and_audit_entries_are_identity_mapped(backend: Backend) -> None:
+    entry, audited = inbox_entry(), audit_entry()
+    async with backend.unit_of_work() as uow:
+        assert not await uow.inbox.contains("m-x", "audit")
+        uow.inbox.add(entry)
+        assert await uow.inbox.contains("m-x", "audit")  # staged counts
+        assert not await uow.inbox.contains("m-x", "other")
+        with pytest.raises(Conflict):
+            uow.inbox.add(entry)
+        assert await uow.audit.find("m-x") is None
+        uow.audit.add(audited)
+        assert await uow.audit.find("m-x") is audited
+        with pytest.raises(Conflict):
+            uow.audit.add(audited)
+        await uow.commit()
+
+    async with backend.unit_of_work() as uow:
+        assert await uow.inbox.contains("m-x", "audit")
+        found = await uow.audit.find("m-x")
+        assert found == audited  # every field round-trips
+        assert await uow.audit.find("m-x") is found
+
+
+async def test_inbox_and_audit_entries_roll_back_with_the_rest(backend: Backend) -> None:
+    await arrange(backend, balance=10)
+    async with backend.unit_of_work() as uow:
+        uow.inbox.add(inbox_entry())
+        uow.audit.add(audit_entry())
+        (await uow.accounts.get("acc-1")).deposit(5, meta())
+
+    async with backend.unit_of_work() as uow:
+        assert not await uow.inbox.contains("m-x", "audit")
+        assert await uow.audit.find("m-x") is None
+    assert await backend.stored_account("acc-1") == (10, 2)
+
+
+async def test_duplicate_inbox_and_audit_entries_are_concurrency_conflicts(
+    backend: Backend,
+) -> None:
+    async with backend.unit_of_work() as uow:
+        uow.inbox.add(inbox_entry())
+        uow.audit.add(audit_entry())
+        await uow.commit()
+    before = await backend.outbox_ids()
+
+    # Another delivery of the same message, by the same handler.
+    async with backend.unit_of_work() as uow:
+        uow.inbox.add(inbox_entry())
+        uow.audit.add(audit_entry("m-y"))
+        with pytest.raises(ConcurrencyConflict):
+            await uow.commit()
+    # The same event audited twice, under another handler's inbox entry.
+    async with backend.unit_of_work() as uow:
+        uow.inbox.add(inbox_entry(handler="other"))
+        uow.audit.add(audit_entry())
+        with pytest.raises(ConcurrencyConflict):
+            await uow.commit()
+
+    async with backend.unit_of_work() as uow:
+        assert not await uow.inbox.contains("m-x", "other")
+        assert await uow.audit.find("m-y") is None
+    assert await backend.outbox_ids() == before
+
+
+async def test_old_inbox_entries_are_pruned(backend: Backend) -> None:
+    async with backend.unit_of_work() as uow:
+        uow.inbox.add(inbox_entry("m-old"))
+        uow.inbox.add(InboxEntry("m-new", "audit", NOW + timedelta(days=2)))
+        await uow.commit()
+
+    async with backend.unit_of_work() as uow:
+        assert await uow.inbox.prune(NOW + timedelta(days=1)) == 1
+        await uow.commit()
+
+    async with backend.unit_of_work() as uow:
+        assert not await uow.inbox.contains("m-old", "audit")
+        assert await uow.inbox.contains("m-new", "audit")

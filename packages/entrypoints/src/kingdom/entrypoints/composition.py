@@ -32,6 +32,7 @@ from kingdom.adapters.system import SystemClock, UuidIds
 from kingdom.domain.access import Actor
 from kingdom.domain.identity import StaleAccessToken, UserStatus
 from kingdom.domain.shared import Unauthenticated
+from kingdom.entrypoints.event_delivery import EventDelivery, event_delivery
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.http.access_log import stderr_sink
@@ -55,6 +56,8 @@ class Kingdom:
     services: GraphQLServices
     keys: KeySet
     """The token keys; their public halves are published as the JWKS."""
+    events: EventDelivery
+    """The outbox relay (and, embedded, the workers) this process runs."""
 
 
 def build(settings: Settings) -> Kingdom:
@@ -76,8 +79,10 @@ def build(settings: Settings) -> Kingdom:
         ),
         clock=clock,
     )
+    events = event_delivery(settings.events, database, clock)
+    wake_relay = events.wake
     bus = bootstrap(
-        uow_factory=lambda: SqlUnitOfWork(database),
+        uow_factory=lambda: SqlUnitOfWork(database, after_commit=wake_relay),
         dependencies={
             "clock": clock,
             "ids": ids,
@@ -121,7 +126,7 @@ def build(settings: Settings) -> Kingdom:
         authenticate=authenticate,
         read_snapshot=ReadSnapshots(database),
     )
-    return Kingdom(settings, database, bus, services, keys)
+    return Kingdom(settings, database, bus, services, keys, events)
 
 
 def _published(keys: KeySet) -> dict[str, list[dict[str, str]]] | None:
@@ -201,7 +206,8 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
         # what requests allocate, and stalls the event loop that much less.
         gc.collect()
         gc.freeze()
-        yield
+        async with kingdom.events.running(kingdom.database):
+            yield
         await kingdom.database.dispose()
 
     app.router.lifespan_context = lifespan

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
 from kingdom.adapters.migrations import runner
 from kingdom.entrypoints.settings import Settings
-
-
-def create_sqlite_directory(url: URL) -> None:
-    """SQLite creates its file but not the directory (the default's ``.kingdom/``)."""
-    database = url.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file:")
-    if url.get_backend_name() == "sqlite" and not in_memory:
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 async def prepare(settings: Settings) -> str:
@@ -27,7 +19,6 @@ async def prepare(settings: Settings) -> str:
     url = make_url(settings.database_url)
     if not settings.embedded:
         return f"database {url.render_as_string(hide_password=True)}"
-    create_sqlite_directory(url)
-    await runner.upgrade(settings.database_url)
+    await runner.prepare_embedded(settings.database_url)
     where = Path(url.database or "").resolve()
     return f"embedded database {where} (migrated to {', '.join(runner.heads())})"

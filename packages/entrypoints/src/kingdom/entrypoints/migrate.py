@@ -26,7 +26,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from kingdom.adapters.migrations import runner
 from kingdom.adapters.migrations.runner import InvalidRevision, MigrationError
 from kingdom.adapters.sql.engine import parse_database_url
-from kingdom.entrypoints.embedded import create_sqlite_directory
 from kingdom.entrypoints.settings import Settings, SettingsError
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
@@ -64,7 +63,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         return _fail(BAD_INPUT, f"invalid setting {error}")
     raw_url = settings.database_url
     url = parse_database_url(raw_url)
-    create_sqlite_directory(url)
+    runner.create_sqlite_directory(raw_url)
     shown = url.render_as_string(hide_password=True)
     _show_progress()
     try:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kingdom.adapters.migrations.runner import MigrationError
 from kingdom.adapters.sql.capacity import PoolTooLarge, ensure_pool_fits
-from kingdom.entrypoints import embedded
+from kingdom.entrypoints import embedded, event_delivery
 from kingdom.entrypoints.admin import ensure_admin
 from kingdom.entrypoints.composition import build
 from kingdom.entrypoints.log_format import logging_config
@@ -34,6 +34,7 @@ def main() -> None:
         print(f"kingdom: cannot prepare the database: {error}", file=sys.stderr)
         sys.exit(1)
     print(f"kingdom: data in {settings.data_dir.resolve()}; {described}", file=sys.stderr)
+    print(f"kingdom: {event_delivery.describe(settings.events)}", file=sys.stderr)
     print(f"kingdom: serving on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
     # uvicorn installs SIGINT/SIGTERM handlers that drain connections and run
     # the lifespan shutdown, so Ctrl-C stops the server cleanly.

@@ -19,10 +19,15 @@ from kingdom.adapters.security.passwords import (
 from kingdom.adapters.security.tokens import KeySet
 from kingdom.adapters.sql.engine import DEFAULT_POOL_SIZE, DatabaseUrlError, parse_database_url
 from kingdom.entrypoints.key_ring import KeyRingError, load_key_ring
+from kingdom.workers.settings import (
+    DEFAULT_DATA_DIR,
+    PREFIX,
+    WorkerSettings,
+    default_database_url,
+)
+from kingdom.workers.settings import WorkerSettingsError as SettingsError
 
-PREFIX = "KINGDOM_"
 _YEAR_SECONDS = 365 * 24 * 60 * 60
-DEFAULT_DATA_DIR = Path(".kingdom")
 MIN_SIGNING_KEY_BYTES = 32
 """HS256 needs a key at least as long as its output (RFC 7518 §3.2)."""
 
@@ -30,14 +35,6 @@ MIN_SIGNING_KEY_BYTES = 32
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
-
-
-class SettingsError(ValueError):
-    """A ``KINGDOM_*`` variable holds a value the server cannot use."""
-
-    def __init__(self, name: str, value: str, reason: str) -> None:
-        super().__init__(f"{PREFIX}{name}={value!r}: {reason}")
-        self.name = f"{PREFIX}{name}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     """Addresses whose ``X-Forwarded-For`` is believed (the client address throttling sees)."""
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    """Addresses/networks that may scrape ``GET /metrics``; empty turns the route off (404)."""
     max_query_depth: int = 10
     """Levels of nested fields in a GraphQL operation (fragments followed)."""
     max_query_cost: int = 5000
@@ -107,6 +106,8 @@ class Settings:
     """Cap of the delay, which starts at 1 s and doubles with each further failure."""
     login_quiet_seconds: int = 15 * 60
     """A key without failures for this long is forgotten (the limits are soft)."""
+    events: WorkerSettings = field(default_factory=WorkerSettings)
+    """Where committed events go: the relay, SQS, the embedded workers (shared with them)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -137,7 +138,9 @@ class Settings:
             token_audience=_word("TOKEN_AUDIENCE", get("TOKEN_AUDIENCE", defaults.token_audience)),
             cors_origins=_origins(get("CORS_ORIGINS")),
             trusted_proxies=_proxies(get("TRUSTED_PROXIES")),
+            metrics_allow=_metrics_allow(environ.get(f"{PREFIX}METRICS_ALLOW"), defaults),
             admin_password=_admin_password(get("ADMIN_PASSWORD") or None),
+            events=WorkerSettings.from_environ(environ),
             **_bounded_integers(get, defaults),
         )
 
@@ -173,7 +176,7 @@ def _port(value: str) -> int:
 
 def _database_url(value: str, data_dir: Path) -> str:
     if not value:
-        return f"sqlite+aiosqlite:///{data_dir / 'kingdom.db'}"
+        return default_database_url(data_dir)
     try:
         parse_database_url(value)
     except DatabaseUrlError as error:
@@ -308,6 +311,23 @@ def _proxies(value: str) -> tuple[str, ...]:
                 "TRUSTED_PROXIES", value, f"{proxy!r} is not an IP address or network"
             ) from None
     return proxies
+
+
+def _metrics_allow(value: str | None, defaults: Settings) -> tuple[str, ...]:
+    """Who may scrape ``/metrics``: unset is this host only; empty or ``off`` turns it off."""
+    if value is None:
+        return defaults.metrics_allow
+    if value.strip().lower() in ("", "off"):
+        return ()
+    allowed = tuple(part.strip() for part in value.split(",") if part.strip())
+    for entry in allowed:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                "METRICS_ALLOW", value, f"{entry!r} is not an IP address or network (or 'off')"
+            ) from None
+    return allowed
 
 
 def _origins(value: str) -> tuple[str, ...]:

@@ -110,7 +110,13 @@ class MessageBus:
                 try:
                     await self._invoke(handler, event, queue)
                 except Exception:
-                    logger.exception("event handler %s failed on %r", handler.name, event)
+                    # Type and id only: an event's fields may be personal data (an e-mail).
+                    logger.exception(
+                        "event handler %s failed on %s %s",
+                        handler.name,
+                        type(event).__name__,
+                        event.message_id,
+                    )
 
     def _handlers_for(self, kind: type[Event]) -> Iterable[BoundHandler]:
         # Walking the MRO lets a handler subscribe to a base class (``Event``

@@ -9,7 +9,9 @@ from sqlalchemy import MetaData
 from kingdom.adapters.identity import tables as _identity_tables  # noqa: F401
 from kingdom.adapters.identity import throttle as _throttle  # noqa: F401
 from kingdom.adapters.ledger import tables as _ledger_tables  # noqa: F401
+from kingdom.adapters.sql import audit as _audit  # noqa: F401
 from kingdom.adapters.sql import idempotency as _idempotency  # noqa: F401
+from kingdom.adapters.sql import inbox as _inbox  # noqa: F401
 from kingdom.adapters.sql import outbox as _outbox  # noqa: F401
 from kingdom.adapters.sql.metadata import metadata
 

@@ -65,6 +65,25 @@ class SchemaDrift(MigrationError):
         self.diffs = diffs
 
 
+def create_sqlite_directory(database_url: str) -> None:
+    """SQLite creates its file but not the directory (the default's ``.kingdom/``)."""
+    url = parse_database_url(database_url)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file:")
+    if url.get_backend_name() == "sqlite" and not in_memory:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def prepare_embedded(database_url: str) -> None:
+    """The embedded SQLite keeps itself migrated (the server and the workers call this).
+
+    A shared PostgreSQL is migrated on purpose by an operator, never here.
+    """
+    if parse_database_url(database_url).get_backend_name() == "sqlite":
+        create_sqlite_directory(database_url)
+        await upgrade(database_url)
+
+
 async def upgrade(database_url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (default: the newest)."""
     await _run(database_url, lambda config: command.upgrade(config, revision))

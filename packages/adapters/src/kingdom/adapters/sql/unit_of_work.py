@@ -11,11 +11,17 @@ to them), and in that one transaction:
    registered it (:class:`SqlKeeper`), which INSERTs it or UPDATEs it as a
    compare-and-set on its guard column (see :mod:`kingdom.adapters.sql.records`);
    an aggregate's stored version goes up by one, in memory only once the
-   transaction committed;
+   transaction committed. Plain records go the same way: idempotency
+   records, inbox entries, audit entries;
 2. writes one outbox row per event, naming its aggregate and the version
    the event produced (see :mod:`kingdom.adapters.sql.outbox`);
 3. commits, and closes. Nothing is rebuilt: the next command gets a new
    unit of work from the factory.
+
+After a commit that wrote outbox rows it calls ``after_commit`` if one was
+given (the server passes its in-process relay's ``wake``, so events leave at
+once instead of at the next poll). The commit stands whatever the hook does:
+a hook that raises is logged, not propagated.
 
 A failed commit writes nothing and leaves every in-memory version as it
 was. Database failures are translated by :mod:`kingdom.adapters.sql.errors`.
@@ -25,7 +31,8 @@ The unit of work names no record type: a new aggregate needs a repository
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
 from sqlalchemy import insert
@@ -37,12 +44,16 @@ from kingdom.adapters.identity.repositories import (
     SqlUserRepository,
 )
 from kingdom.adapters.ledger.repositories import SqlAccountRepository, SqlTransferLog
+from kingdom.adapters.sql.audit import SqlAuditTrail
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.adapters.sql.idempotency import SqlIdempotencyRecords
+from kingdom.adapters.sql.inbox import SqlInbox
 from kingdom.adapters.sql.outbox import EventSource, outbox, outbox_row
 from kingdom.adapters.sql.records import SqlTransaction
 from kingdom.services.ports import Change, UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 _INSERT_OUTBOX = insert(outbox)
 
@@ -61,11 +72,21 @@ class SqlUnitOfWork(UnitOfWork):
     reset_tokens: SqlResetTokenRepository
     sessions: SqlRefreshSessionRepository
     idempotency: SqlIdempotencyRecords
+    inbox: SqlInbox
+    audit: SqlAuditTrail
 
-    def __init__(self, database: Database, *, codec: EventCodec = EVENTS) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        codec: EventCodec = EVENTS,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """``after_commit``: called after each commit that wrote outbox rows; must not block."""
         super().__init__()
         self.transaction = SqlTransaction(database.writer)
         self._codec = codec
+        self._after_commit = after_commit
         transaction, tracker = self.transaction, self.tracker
         self.users = SqlUserRepository(transaction, tracker)
         self.roles = SqlRoleRepository(transaction, tracker)
@@ -74,6 +95,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.reset_tokens = SqlResetTokenRepository(transaction, tracker)
         self.sessions = SqlRefreshSessionRepository(transaction, tracker)
         self.idempotency = SqlIdempotencyRecords(transaction, tracker)
+        self.inbox = SqlInbox(transaction, tracker)
+        self.audit = SqlAuditTrail(transaction, tracker)
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         for change in changes:
@@ -88,9 +111,20 @@ class SqlUnitOfWork(UnitOfWork):
                 _INSERT_OUTBOX, [outbox_row(event, source, self._codec) for event, source in rows]
             )
         await self.transaction.commit()
+        if rows and self._after_commit is not None:
+            _announce(self._after_commit)
 
     async def _rollback(self) -> None:
         await self.transaction.rollback()
+
+
+def _announce(hook: Callable[[], None]) -> None:
+    # The transaction is committed: raising now would report a change that
+    # happened as one that did not (and make the bus retry it).
+    try:
+        hook()
+    except Exception:
+        logger.exception("the after-commit hook failed; the commit stands")
 
 
 def _source(change: Change) -> EventSource:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from http import HTTPStatus
@@ -38,6 +38,7 @@ from ariadne.types import GraphQLResult
 from graphql import Executor, GraphQLError, GraphQLSchema, execute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql.context import ContextFactory, GraphQLServices, request_id
@@ -58,7 +59,7 @@ from kingdom.entrypoints.graphql.errors import (
 )
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.graphql.schema import build_schema
-from kingdom.entrypoints.http.access_log import note_operation, note_user
+from kingdom.entrypoints.http.access_log import note_error, note_operation, note_user
 from kingdom.entrypoints.http.explorer import ExplorerPage
 from kingdom.entrypoints.http.responses import OrjsonResponse
 from kingdom.services.outages import Outage
@@ -107,6 +108,28 @@ def create_graphql_app(
         logger=QuietAriadneLogger(),
         http_handler=OperationHandler(documents, hide_suggestions=production, deadline=deadline),
     )
+
+
+class GraphQLResponse(OrjsonResponse):
+    """Every answer of :class:`OperationHandler`: JSON that notes its first error's code.
+
+    The code (``extensions.code``) is the request's outcome in the metrics
+    (:func:`~kingdom.entrypoints.http.access_log.note_error`); taken here,
+    from the body before it is serialized, so no error path can miss it.
+    """
+
+    error_code: str | None = None
+
+    def render(self, content: Any) -> bytes:
+        errors = content.get("errors")
+        if errors:
+            self.error_code = (errors[0].get("extensions") or {}).get("code")
+        return super().render(content)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+        if self.error_code is not None:
+            note_error(scope, self.error_code)
+        return super().__call__(scope, receive, send)
 
 
 class BadRequest(Exception):
@@ -201,10 +224,10 @@ class OperationHandler(GraphQLHTTPHandler):
                 rid,
             )
             body["errors"][0]["extensions"]["limit"] = round(self.deadline * 1000)
-            return OrjsonResponse(body, status_code=HTTPStatus.GATEWAY_TIMEOUT)
+            return GraphQLResponse(body, status_code=HTTPStatus.GATEWAY_TIMEOUT)
         if errors.outage is not None:
             # Part of it could not be read or written: say when to ask again.
-            return OrjsonResponse(
+            return GraphQLResponse(
                 result,
                 status_code=HTTPStatus.SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(errors.outage.retry_after_seconds)},
@@ -284,7 +307,7 @@ class OperationHandler(GraphQLHTTPHandler):
         """
         errors = result.get("errors") or ()
         ran = success or result.get("data") is not None or any("path" in e for e in errors)
-        return OrjsonResponse(result, status_code=HTTPStatus.OK if ran else HTTPStatus.BAD_REQUEST)
+        return GraphQLResponse(result, status_code=HTTPStatus.OK if ran else HTTPStatus.BAD_REQUEST)
 
 
 async def read_operation(request: Request) -> dict[str, Any]:
@@ -367,7 +390,7 @@ def _outage(error: Outage, rid: str) -> Response:
     code = code_for_exception(error)
     body = error_body(OUTAGE_MESSAGES[code], code, rid)
     body["errors"][0]["extensions"]["retryAfter"] = error.retry_after_seconds
-    return OrjsonResponse(
+    return GraphQLResponse(
         body,
         status_code=HTTPStatus.SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(error.retry_after_seconds)},
@@ -381,4 +404,4 @@ def _refusal(
     rid: str,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    return OrjsonResponse(error_body(message, code, rid), status_code=status, headers=headers)
+    return GraphQLResponse(error_body(message, code, rid), status_code=status, headers=headers)

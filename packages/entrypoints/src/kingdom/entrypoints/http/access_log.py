@@ -20,8 +20,12 @@ request's logging. The path is logged without its query string (which may
 carry secrets), and never the body.
 
 Inner layers tell it about the request through the ASGI scope's ``state``
-(what Starlette shows as ``request.state``): :func:`note_operation` and
-:func:`note_user`, called by the GraphQL handler.
+(what Starlette shows as ``request.state``): :func:`note_operation`,
+:func:`note_user` and :func:`note_error`, called by the GraphQL handler.
+
+Given an ``observe`` callback (the server's metrics,
+:class:`kingdom.entrypoints.http.metrics.RequestMetrics`), it hands it each
+finished request's method, path, status, notes and duration, once.
 """
 
 from __future__ import annotations
@@ -53,10 +57,15 @@ REQUEST_ID: Final = "request_id"
 OPERATION: Final = "access_operation"
 OPERATION_TYPE: Final = "access_operation_type"
 USER_ID: Final = "access_user_id"
+ERROR_CODE: Final = "access_error_code"
 
 
 AccessSink = Callable[[Mapping[str, Any]], None]
 """Where a request's access log fields go (see :func:`log_record`, :func:`stderr_sink`)."""
+
+RequestObserver = Callable[[str, str, int | None, Mapping[str, Any], float], None]
+"""Called once per finished request: method, path, status (``None`` if no response
+started), the scope's ``state`` (the notes) and the duration in seconds."""
 
 
 def note_operation(connection: HTTPConnection, name: str | None, type_: str | None) -> None:
@@ -68,6 +77,11 @@ def note_operation(connection: HTTPConnection, name: str | None, type_: str | No
 def note_user(connection: HTTPConnection, user_id: str | None) -> None:
     """Record the authenticated caller, for its access log line."""
     connection.state.access_user_id = user_id
+
+
+def note_error(scope: Scope, code: str) -> None:
+    """Record the ``extensions.code`` of the response's first error (the request's outcome)."""
+    scope.setdefault("state", {})[ERROR_CODE] = code
 
 
 def choose_request_id(offered: bytes | None) -> str:
@@ -127,9 +141,15 @@ def stderr_sink() -> AccessSink:
 class AccessLog:
     """ASGI middleware: request id header and one access log line per HTTP request."""
 
-    def __init__(self, app: ASGIApp, sink: AccessSink = log_record) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        sink: AccessSink = log_record,
+        observe: RequestObserver | None = None,
+    ) -> None:
         self.app = app
         self.sink = sink
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -184,15 +204,18 @@ class AccessLog:
             )
             await response(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             self.sink(
                 {
                     "request_id": request_id,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "duration_ms": round(elapsed * 1000, 3),
                     "operation": state.get(OPERATION),
                     "operation_type": state.get(OPERATION_TYPE),
                     "user_id": state.get(USER_ID),
                 }
             )
+            if self.observe is not None:
+                self.observe(scope["method"], scope["path"], status, state, elapsed)

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kingdom.entrypoints.http import health, jwks
 from kingdom.entrypoints.http.access_log import HEADER, AccessLog, AccessSink, log_record
 from kingdom.entrypoints.http.explorer import explorer_routes
+from kingdom.entrypoints.http.metrics import PATH as METRICS_PATH
+from kingdom.entrypoints.http.metrics import MetricsEndpoint
 
 GRAPHQL_PATH = "/graphql"
 
@@ -26,6 +28,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     access_sink: AccessSink = log_record,
     explorer: bool = False,
+    metrics: MetricsEndpoint | None = None,
 ) -> Starlette:
     """The HTTP surface: health probes, and the GraphQL API at ``/graphql`` if given.
 
@@ -46,6 +49,10 @@ def create_app(
     ``explorer`` (development only) serves the GraphiQL explorer on
     ``GET /graphql`` and its files under ``/graphql/explorer/``, all from
     the server itself (:mod:`.explorer`).
+
+    ``metrics`` serves ``GET /metrics`` (:mod:`.metrics`, to the addresses it
+    allows) and has the access log count and time every request; without it
+    that path answers 404 and nothing is recorded.
     """
     routes: list[BaseRoute] = [Route("/health/live", health.live, methods=["GET"])]
     if ready is not None:
@@ -58,6 +65,8 @@ def create_app(
         routes.append(Route(GRAPHQL_PATH, graphql))
     if public_keys is not None:
         routes.append(Route(jwks.PATH, jwks.jwks_endpoint(public_keys), methods=["GET"]))
+    if metrics is not None:
+        routes.append(Route(METRICS_PATH, metrics.scrape, methods=["GET"]))
     cors: list[Middleware] = []
     if cors_origins:
         # Bearer tokens travel in a header, not cookies: no credentials mode.
@@ -70,7 +79,8 @@ def create_app(
                 expose_headers=[HEADER],
             )
         )
-    middleware = [Middleware(AccessLog, sink=access_sink), *cors]
+    observe = metrics.requests.observe if metrics is not None else None
+    middleware = [Middleware(AccessLog, sink=access_sink, observe=observe), *cors]
     app = HttpApp(routes=routes, middleware=middleware)
     if graphql is not None:
         # The same layers the router path would run, minus the router.

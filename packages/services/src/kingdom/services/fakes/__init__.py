@@ -7,6 +7,8 @@ on outcomes instead of on calls.
 
 from kingdom.services.fakes.actors import actor, superuser
 from kingdom.services.fakes.app import FakeApp
+from kingdom.services.fakes.audit import FakeAuditTrail
+from kingdom.services.fakes.inbox import FakeInbox
 from kingdom.services.fakes.publishing import RecordingMailer, SentMail
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
@@ -31,8 +33,10 @@ __all__ = [
     "EPOCH",
     "FakeAccountRepository",
     "FakeApp",
+    "FakeAuditTrail",
     "FakeClaims",
     "FakeClock",
+    "FakeInbox",
     "FakeLoginThrottle",
     "FakePasswordHasher",
     "FakeRefreshSessionRepository",

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from kingdom.domain.identity import RefreshSession, ResetToken, Role, User
 from kingdom.domain.ledger import Account, Transfer
 from kingdom.domain.shared import Event
+from kingdom.services.ports.audit import AuditEntry
 from kingdom.services.ports.idempotency import IdempotencyRecord
+from kingdom.services.ports.inbox import InboxEntry
 
 Record = User | Role | Account | Transfer | ResetToken | RefreshSession
 
@@ -29,6 +31,10 @@ class InMemoryStore:
     refresh_sessions: dict[str, RefreshSession] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     """Idempotency records by (scope, key)."""
+    inbox: dict[tuple[str, str], InboxEntry] = field(default_factory=dict)
+    """Inbox entries by (message_id, handler)."""
+    audit: dict[str, AuditEntry] = field(default_factory=dict)
+    """Audit entries by message id, in the order recorded."""
     outbox: list[Event] = field(default_factory=list)
     """Every event committed, in order (what a transactional outbox would hold)."""
     commits: int = 0

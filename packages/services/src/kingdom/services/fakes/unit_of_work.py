@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
+from kingdom.services.fakes.audit import FakeAuditTrail
 from kingdom.services.fakes.idempotency import FakeIdempotencyRecords
+from kingdom.services.fakes.inbox import FakeInbox
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
     FakeKeeper,
@@ -40,6 +42,8 @@ class FakeUnitOfWork(UnitOfWork):
     reset_tokens: FakeResetTokenRepository
     sessions: FakeRefreshSessionRepository
     idempotency: FakeIdempotencyRecords
+    inbox: FakeInbox
+    audit: FakeAuditTrail
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__()
@@ -51,6 +55,8 @@ class FakeUnitOfWork(UnitOfWork):
         self.reset_tokens = FakeResetTokenRepository(store, self.tracker)
         self.sessions = FakeRefreshSessionRepository(store, self.tracker)
         self.idempotency = FakeIdempotencyRecords(store, self.tracker)
+        self.inbox = FakeInbox(store, self.tracker)
+        self.audit = FakeAuditTrail(store, self.tracker)
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         store = self.store

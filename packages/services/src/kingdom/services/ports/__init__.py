@@ -4,6 +4,8 @@ Handlers depend on these only; adapters implement them (SQL, argon2, JWT,
 SMTP...), and :mod:`kingdom.services.fakes` implements them in memory for tests.
 """
 
+from kingdom.services.ports.audit import AuditEntry, AuditTrail
+from kingdom.services.ports.inbox import Inbox, InboxEntry
 from kingdom.services.ports.outbox import (
     Backlog,
     ClaimedBatch,
@@ -56,6 +58,8 @@ __all__ = [
     "AccountQueries",
     "AccountRepository",
     "AccountView",
+    "AuditEntry",
+    "AuditTrail",
     "Clock",
     "ConcurrencyConflict",
     "Direction",
@@ -66,6 +70,8 @@ __all__ = [
     "OutboxFeed",
     "OutboxMessage",
     "IdGenerator",
+    "Inbox",
+    "InboxEntry",
     "IssuedToken",
     "LoginThrottle",
     "Mailer",

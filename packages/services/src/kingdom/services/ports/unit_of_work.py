@@ -22,6 +22,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from kingdom.domain.shared import Conflict, Event
+from kingdom.services.ports.audit import AuditTrail
+from kingdom.services.ports.inbox import Inbox
 from kingdom.services.ports.repositories import (
     AccountRepository,
     RefreshSessionRepository,
@@ -59,6 +61,9 @@ class UnitOfWork(ABC):
     reset_tokens: ResetTokenRepository
     sessions: RefreshSessionRepository
     idempotency: IdempotencyRecords
+    inbox: Inbox
+    """Which worker handler processed which delivered message (the idempotent consumer)."""
+    audit: AuditTrail
 
     def __init__(self) -> None:
         self.tracker = Tracker()

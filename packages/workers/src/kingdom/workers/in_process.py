@@ -1,0 +1,55 @@
+"""The embedded default's transport: outbox messages go straight to the workers' consumer.
+
+With no queue configured, the relay hands each batch to this transport,
+which decodes the events and runs the worker-side handlers in this process,
+so the server shows the workers' effects (the audit trail) with zero
+configuration. It is the same consumer the Lambda handler uses, so a message
+delivered twice is still handled once (the consumer's inbox).
+
+A message that fails — it does not decode, or a handler raised — is
+reported back as not sent: it stays unpublished and the relay offers it
+again on a later pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+
+from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
+from kingdom.services.ports.outbox import EventTransport, OutboxMessage
+from kingdom.workers.consuming import EventConsumer
+from kingdom.workers.records import RecordError, decode_message
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessTransport(EventTransport):
+    def __init__(self, consumer: EventConsumer, codec: EventCodec = EVENTS) -> None:
+        self._consumer = consumer
+        self._codec = codec
+
+    async def send(self, messages: Sequence[OutboxMessage]) -> Collection[str]:
+        """Consume ``messages`` in order; the ids of those that failed (to retry)."""
+        failed: list[str] = []
+        for message in messages:
+            try:
+                delivery = decode_message(message, self._codec)
+            except RecordError as error:
+                logger.warning("message %s not consumed: %s", message.message_id, error)
+                failed.append(message.message_id)
+                continue
+            try:
+                await self._consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
+            except Exception as error:
+                # Never the payload: events carry personal data.
+                logger.warning(
+                    "message %s not consumed: %s %s: %s",
+                    message.message_id,
+                    message.event_type,
+                    type(error).__name__,
+                    error,
+                )
+                logger.debug("message %s not consumed", message.message_id, exc_info=error)
+                failed.append(message.message_id)
+        return failed

@@ -1,0 +1,91 @@
+"""The Lambda function for SQS batches: ``kingdom.workers.lambda_handler.handle``.
+
+Each record is decoded (:mod:`.records`) and handed to the consumer; the
+answer names only the records that failed, in Lambda's partial batch
+response (``{"batchItemFailures": [{"itemIdentifier": messageId}]}``), so SQS
+deletes the rest and redelivers those alone (the event source mapping must
+enable ``ReportBatchItemFailures``). A record fails alone: an undecodable
+body, an unknown event type or a failing handler costs that record, never
+its neighbours; after the queue's ``maxReceiveCount`` SQS moves it to the
+dead-letter queue.
+
+Records run one after another, in order, on the container's one event loop
+(see :mod:`.composition`): a FIFO batch keeps its order, and the unit of
+work's connections are reused from one record, and one invocation, to the
+next. On a FIFO queue a failed record fails the rest of its message group
+(later records of that group would otherwise overtake it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from kingdom.workers import composition
+from kingdom.workers.consuming import EventConsumer
+from kingdom.workers.records import decode_record
+
+logger = logging.getLogger(__name__)
+
+
+def handle(event: Mapping[str, Any], context: Any) -> PartialItemFailureResponse:
+    """Lambda's entry point: consume an SQS batch with the container's worker."""
+    worker = composition.worker()
+    return handle_batch(event, worker.consumer, worker.loop)
+
+
+def handle_batch(
+    event: Mapping[str, Any], consumer: EventConsumer, loop: asyncio.AbstractEventLoop
+) -> PartialItemFailureResponse:
+    """Consume every record of an SQS ``event`` on ``loop``; name the ones that failed.
+
+    ``loop`` must not be running (the handler is synchronous, as Lambda calls it).
+    """
+    records: list[dict[str, Any]] = list(event.get("Records") or [])
+
+    def consume(record: SQSRecord) -> None:
+        loop.run_until_complete(_consume(record.raw_event, consumer))
+
+    processor = _processor(records)
+    with processor(records=records, handler=consume):
+        processor.process()
+    for failed, (_, error, _) in zip(processor.fail_messages, processor.exceptions, strict=True):
+        message_id = cast(SQSRecord, failed).message_id
+        # One line per failed record, never its body (events carry personal data).
+        logger.warning("record %s failed: %s", message_id, error)
+        logger.debug("record %s failed", message_id, exc_info=error)
+    return processor.response()
+
+
+class HandlerFailed(Exception):
+    """A record's event decoded, but consuming it raised (the cause is chained)."""
+
+
+async def _consume(record: Mapping[str, Any], consumer: EventConsumer) -> None:
+    delivery = decode_record(record)
+    try:
+        await consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
+    except Exception as error:
+        name = type(delivery.event).__name__
+        raise HandlerFailed(f"{name}: {type(error).__name__}: {error}") from error
+
+
+def _processor(records: Sequence[Mapping[str, Any]]) -> BatchProcessor:
+    fifo = any(str(record.get("eventSourceARN", "")).endswith(".fifo") for record in records)
+    processor = (
+        SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
+    )
+    # A batch whose every record failed is still an answer naming them all
+    # (by default powertools raises, and Lambda would retry the whole batch).
+    processor.raise_on_entire_batch_failure = False
+    return processor
