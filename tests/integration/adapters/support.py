@@ -15,11 +15,13 @@ from integration.adapters.schema import create_schema
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.sql.engine import Database, Isolation, create_database
 from kingdom.adapters.sql.outbox import outbox
+from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.identity import User
 from kingdom.domain.ledger import Account
 from kingdom.domain.shared import Command, Event, MessageMeta
 from kingdom.services.bootstrap import COMMAND_HANDLERS, bootstrap
+from kingdom.services.consumers import build_consumer
 from kingdom.services.fakes import (
     FakeClock,
     FakePasswordHasher,
@@ -32,8 +34,11 @@ from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.injection import Handler
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.meta import new_meta
-from kingdom.services.ports import ThrottlePolicy, UnitOfWork
+from kingdom.services.ports import Mailer, ThrottlePolicy, UnitOfWork
+from kingdom.services.relay import OutboxRelay
 from kingdom.services.retry import RetryPolicy
+from kingdom.workers.consuming import EventConsumer
+from kingdom.workers.in_process import InProcessTransport
 
 
 @asynccontextmanager
@@ -76,6 +81,7 @@ class SqlApp:
     published: list[Event] = field(default_factory=list)
     """Every event the bus announced after its commit, in order."""
     mailer: RecordingMailer = field(default_factory=RecordingMailer)
+    """What the workers send mail through (see :meth:`deliver_events`); requests mail nothing."""
     secrets: FakeSecretSource = field(default_factory=FakeSecretSource)
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(sleep=_no_sleep))
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
@@ -95,7 +101,6 @@ class SqlApp:
                 "hasher": FakePasswordHasher(),
                 "tokens": FakeTokenIssuer(self.clock),
                 "secrets": self.secrets,
-                "mailer": self.mailer,
                 "throttle": SqlLoginThrottle(self.database, ThrottlePolicy()),
                 "session_policy": self.session_policy,
             },
@@ -111,6 +116,39 @@ class SqlApp:
 
     def meta(self) -> MessageMeta:
         return new_meta(self.clock, self.ids)
+
+    def relay_to_workers(self, mailer: Mailer | None = None) -> OutboxRelay:
+        """The embedded event path: the outbox relayed to the real workers' consumer, in-process.
+
+        The workers mail through ``mailer``, else :attr:`mailer`.
+        """
+        consumer = build_consumer(
+            uow_factory=self.unit_of_work,
+            dependencies={"clock": self.clock, "mailer": mailer or self.mailer},
+            retry=self.retry,
+        )
+        return relay_to(self.database, consumer, self.clock)
+
+    async def deliver_events(self, mailer: Mailer | None = None) -> int:
+        """Relay the outbox to the workers until a round publishes nothing; how many went.
+
+        A message a worker handler failed on stays in the outbox (as on the
+        server, the next call offers it again).
+        """
+        return await drain(self.relay_to_workers(mailer))
+
+
+def relay_to(database: Database, consumer: EventConsumer, clock: FakeClock) -> OutboxRelay:
+    """A relay from ``database``'s outbox straight into ``consumer``, as the embedded server's."""
+    return OutboxRelay(SqlOutboxFeed(database, clock), InProcessTransport(consumer), clock)
+
+
+async def drain(relay: OutboxRelay) -> int:
+    """Relay rounds until one publishes nothing; how many messages went."""
+    published = 0
+    while sent := await relay.relay_once():
+        published += sent
+    return published
 
 
 _ANN_IDS = itertools.count(1)

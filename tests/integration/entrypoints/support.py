@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp
 
 from integration.adapters.paging import recording_statements
-from integration.adapters.support import schema_database
+from integration.adapters.support import drain, relay_to, schema_database
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
@@ -33,6 +33,7 @@ from kingdom.entrypoints.graphql.global_ids import encode
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.http.app import create_app
 from kingdom.services.bootstrap import bootstrap
+from kingdom.services.consumers import build_consumer
 from kingdom.services.fakes import (
     FakeClock,
     FakePasswordHasher,
@@ -87,6 +88,7 @@ class Api:
     tokens: FakeTokenIssuer
     secrets: FakeSecretSource
     mailer: RecordingMailer
+    """What the workers mail through: run them with :meth:`deliver_events`."""
     actors: dict[str, Actor] = field(default_factory=dict)
 
     async def authenticate(self, token: str) -> Actor:
@@ -160,6 +162,14 @@ class Api:
     def meta(self) -> Any:
         return new_meta(self.clock, self.ids)
 
+    async def deliver_events(self) -> int:
+        """Relay the outbox to the workers' consumer, as the embedded server does; how many went."""
+        consumer = build_consumer(
+            uow_factory=lambda: SqlUnitOfWork(self.database),
+            dependencies={"clock": self.clock, "mailer": self.mailer},
+        )
+        return await drain(relay_to(self.database, consumer, self.clock))
+
     async def account_row(self, account_id: str) -> tuple[int, int]:
         """(balance, version) as stored."""
         async with self.database.engine.connect() as connection:
@@ -215,7 +225,6 @@ async def running_api(
                 "hasher": FakePasswordHasher(),
                 "tokens": tokens,
                 "secrets": secrets,
-                "mailer": mailer,
                 "throttle": SqlLoginThrottle(database, throttle_policy or ThrottlePolicy()),
                 "session_policy": session_policy or SessionPolicy(),
             },

@@ -30,7 +30,7 @@ from kingdom.services.consumers import (
     HandlersFailed,
     build_consumer,
 )
-from kingdom.services.fakes import FakeClock, FakeUnitOfWork, InMemoryStore
+from kingdom.services.fakes import FakeClock, FakeUnitOfWork, InMemoryStore, RecordingMailer
 from kingdom.services.injection import DependencyError, Handler
 from kingdom.services.ports import AuditEntry, ConcurrencyConflict, UnitOfWork
 from kingdom.services.retry import NO_RETRY, RetryPolicy
@@ -281,7 +281,7 @@ def test_wiring_mistakes_fail_when_the_consumer_is_built(world: World) -> None:
 def audit_consumer(world: World) -> Consumer:
     return build_consumer(
         uow_factory=world.uow,
-        dependencies={"clock": world.clock},
+        dependencies={"clock": world.clock, "mailer": RecordingMailer()},
         retry=RetryPolicy(sleep=_no_sleep),
     )
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
 from kingdom.domain.identity import RequestPasswordReset
-from kingdom.services.fakes import FakeApp, FakeClock, RecordingMailer
+from kingdom.services.fakes import FakeApp, FakeClock, FakeUnitOfWork, InMemoryStore
 from kingdom.services.identity.pacing import INITIAL_ESTIMATE, LatencyMimic
+from kingdom.services.ports import Change
 
 
 class Sleeps:
@@ -20,16 +23,23 @@ class Sleeps:
         self.seconds.append(seconds)
 
 
-class SlowMailer(RecordingMailer):
-    """Sending takes 7 ms of the fake clock's time, like a real transport would take real time."""
+class SlowUnitOfWork(FakeUnitOfWork):
+    """A commit that writes takes 7 ms of the fake clock's time, as a database's takes real time."""
 
-    def __init__(self, clock: FakeClock) -> None:
-        super().__init__()
+    def __init__(self, store: InMemoryStore, clock: FakeClock) -> None:
+        super().__init__(store)
         self.clock = clock
 
-    async def send(self, to: str, subject: str, body: str) -> None:
-        self.clock.advance(timedelta(milliseconds=7))
-        await super().send(to, subject, body)
+    async def _commit(self, changes: Sequence[Change]) -> None:
+        if any(change.write for change in changes):
+            self.clock.advance(timedelta(milliseconds=7))
+        await super()._commit(changes)
+
+
+@dataclass
+class SlowWrites(FakeApp):
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return SlowUnitOfWork(self.store, self.clock)
 
 
 async def test_the_cheap_branch_waits_out_what_the_expensive_one_took():
@@ -90,10 +100,7 @@ def test_samples_are_clamped():
 
 async def test_an_unknown_address_waits_as_long_as_a_known_one_took():
     sleeps = Sleeps()
-    clock = FakeClock()
-    app = FakeApp(
-        clock=clock, mailer=SlowMailer(clock), settings={"reset_pacing": LatencyMimic(sleep=sleeps)}
-    )
+    app = SlowWrites(settings={"reset_pacing": LatencyMimic(sleep=sleeps)})
     await app.register("ann@example.org")
 
     await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
@@ -105,15 +112,13 @@ async def test_an_unknown_address_waits_as_long_as_a_known_one_took():
 
 async def test_a_paced_request_for_a_known_address_waits_like_an_unknown_one():
     sleeps = Sleeps()
-    clock = FakeClock()
-    app = FakeApp(
-        clock=clock, mailer=SlowMailer(clock), settings={"reset_pacing": LatencyMimic(sleep=sleeps)}
-    )
+    app = SlowWrites(settings={"reset_pacing": LatencyMimic(sleep=sleeps)})
     await app.register("ann@example.org")
     await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
 
     # Inside the mail interval: no code, no mail, and the wait of a request that mails nothing.
     await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
 
+    await app.deliver_events()
     assert len(app.mailer.sent) == 1
     assert sleeps.seconds == [0.007]

@@ -25,8 +25,11 @@ from kingdom.services.ports import ConcurrencyConflict
 from kingdom.services.retry import NO_RETRY
 
 
-async def request(app: FakeApp, email: str) -> None:
+async def request(app: FakeApp, email: str, *, deliver: bool = True) -> None:
+    """Ask for a code; then (``deliver``) let the workers send what the request queued."""
     assert await app.bus.handle(RequestPasswordReset(meta=app.meta(), email=email)) is None
+    if deliver:
+        await app.deliver_events()
 
 
 async def reset(app: FakeApp, token: str, new_password: str = "battery staple") -> None:
@@ -37,7 +40,7 @@ async def test_a_known_user_gets_a_one_time_secret_by_mail_and_only_its_hash_is_
     app = FakeApp()
     ann = await app.register("ann@example.org")
 
-    await request(app, "Ann@Example.org")
+    await request(app, "Ann@Example.org", deliver=False)
 
     [secret] = app.secrets.issued
     [token] = app.store.reset_tokens.values()
@@ -50,26 +53,39 @@ async def test_a_known_user_gets_a_one_time_secret_by_mail_and_only_its_hash_is_
     )
     assert token.used_at is None
     assert token.issued_at == app.clock.now()
-    [mail] = app.mailer.sent
-    assert mail.to == "ann@example.org"
-    assert secret in mail.body
     event = app.store.outbox[-1]
     assert isinstance(event, PasswordResetRequested)
     assert (event.user_id, event.token_id, event.expires_at) == (ann, token.id, token.expires_at)
     assert secret not in repr(event)
+    # The mail waits for the workers, under the event's id; nothing was sent yet.
+    [queued] = app.store.outgoing_mail.values()
+    assert (queued.id, queued.recipient) == (event.message_id, "ann@example.org")
+    assert secret in queued.body
+    assert queued.expires_at == token.expires_at
+    assert app.mailer.sent == []
+
+    await app.deliver_events()
+
+    [mail] = app.mailer.sent
+    assert mail.to == "ann@example.org"
+    assert mail.body == queued.body
+    assert app.store.outgoing_mail == {}
 
 
 @pytest.mark.parametrize("email", ["nobody@example.org", "not an address"])
 async def test_an_unknown_address_gets_the_same_answer_after_the_same_work(email):
     app = FakeApp()
     await app.register("ann@example.org")
+    await app.deliver_events()
     commits = app.store.commits
 
-    await request(app, email)
+    await request(app, email, deliver=False)
 
     assert app.secrets.issued == ["secret-1"]  # drawn (and hashed) all the same
     assert app.store.commits == commits + 1  # and a commit, as for a known address
+    await app.deliver_events()
     assert app.store.reset_tokens == {}
+    assert app.store.outgoing_mail == {}
     assert app.mailer.sent == []
 
 
@@ -101,7 +117,9 @@ async def test_nothing_is_mailed_when_the_commit_fails():
 
     with pytest.raises(ConcurrencyConflict):
         await request(app, "ann@example.org")
+    await app.deliver_events()
     assert app.mailer.sent == []
+    assert app.store.outgoing_mail == {}
     assert app.store.reset_tokens == {}
 
 
@@ -253,16 +271,18 @@ async def test_other_users_codes_live_on():
 async def test_repeated_requests_send_one_mail_per_interval_and_answer_the_same():
     app = FakeApp()
     await app.register("ann@example.org")
+    await app.deliver_events()
     commits = app.store.commits
 
     for _ in range(10):
-        await request(app, "Ann@example.org")  # answers None every time
+        await request(app, "Ann@example.org", deliver=False)  # answers None every time
         app.clock.advance(timedelta(seconds=29))
 
+    assert app.store.commits == commits + 10
+    await app.deliver_events()
     assert len(app.mailer.sent) == 1
     assert len(app.store.reset_tokens) == 1
     assert len(app.secrets.issued) == 10  # the same work every time
-    assert app.store.commits == commits + 10
     assert sum(isinstance(e, PasswordResetRequested) for e in app.store.outbox) == 1
 
     app.clock.advance(RESET_MAIL_INTERVAL)

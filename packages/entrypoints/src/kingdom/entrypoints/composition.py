@@ -19,11 +19,11 @@ from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
-from kingdom.adapters.messaging.mail_folder import MailFolder
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
 from kingdom.adapters.security.token_cache import CachingTokenVerifier
 from kingdom.adapters.security.tokens import JwtTokenIssuer, JwtTokenVerifier, KeySet
+from kingdom.adapters.sql.audit_queries import SqlAuditQueries
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.adapters.sql.snapshot import ReadSnapshots
@@ -89,7 +89,6 @@ def build(settings: Settings) -> Kingdom:
             "hasher": password_hasher(settings),
             "tokens": issuer,
             "secrets": UrlSafeSecrets(),
-            "mailer": MailFolder(settings.data_dir / "mail"),
             # In the database: every uvicorn worker sees the same counters.
             "throttle": SqlLoginThrottle(database, throttle_policy(settings)),
             "session_policy": session_policy(settings),
@@ -125,6 +124,7 @@ def build(settings: Settings) -> Kingdom:
         ids=ids,
         authenticate=authenticate,
         read_snapshot=ReadSnapshots(database),
+        audit=SqlAuditQueries(database, cursors),
     )
     return Kingdom(settings, database, bus, services, keys, events)
 

@@ -4,7 +4,9 @@ With ``KINGDOM_SQS_QUEUE_URL`` set, the relay publishes the outbox to that
 queue and the workers run elsewhere (Lambda, or ``packages/workers:poller``).
 Without it (the zero-configuration default) the relay hands each message to
 the same worker handlers in this process (:class:`InProcessTransport`), with
-the same inbox, so their effects show without AWS. ``KINGDOM_RELAY=off``
+the same inbox, so their effects show without AWS; they send mail through
+:func:`kingdom.workers.mail.mailer_for` (``KINGDOM_SMTP_URL``, else the mail
+folder), as the Lambda workers do. ``KINGDOM_RELAY=off``
 leaves relaying to another process (``packages/workers:relay``). Every
 uvicorn worker runs its own relay: claims are exclusive, so several relays
 never publish a row twice in one round.
@@ -26,6 +28,7 @@ from kingdom.services.consumers import build_consumer
 from kingdom.services.ports import Clock, EventTransport
 from kingdom.services.relay import OutboxRelay
 from kingdom.workers.in_process import InProcessTransport
+from kingdom.workers.mail import describe_mail, mailer_for
 from kingdom.workers.relay import build_relay, serve_relay
 from kingdom.workers.settings import WorkerSettings
 
@@ -66,7 +69,9 @@ def describe(settings: WorkerSettings) -> str:
         return "events: relayed by another process (KINGDOM_RELAY=off)"
     if settings.sqs_queue_url:
         return f"events: relayed to {settings.sqs_queue_url}"
-    return "events: handled by in-process workers (no KINGDOM_SQS_QUEUE_URL)"
+    return "events: handled by in-process workers (no KINGDOM_SQS_QUEUE_URL); " + describe_mail(
+        settings
+    )
 
 
 def event_delivery(settings: WorkerSettings, database: Database, clock: Clock) -> EventDelivery:
@@ -78,7 +83,8 @@ def event_delivery(settings: WorkerSettings, database: Database, clock: Clock) -
         transport = SqsTransport(client, settings.sqs_queue_url, fifo=settings.fifo)
     else:
         consumer = build_consumer(
-            uow_factory=lambda: SqlUnitOfWork(database), dependencies={"clock": clock}
+            uow_factory=lambda: SqlUnitOfWork(database),
+            dependencies={"clock": clock, "mailer": mailer_for(settings)},
         )
         transport = InProcessTransport(consumer)
     return EventDelivery(build_relay(settings, database, transport, clock))

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 from kingdom.domain.shared import Event
-from kingdom.services import audit
+from kingdom.services import audit, mail
 from kingdom.services.injection import BoundHandler, DependencyError, Handler, bind
 from kingdom.services.ports import Clock, ConcurrencyConflict, UnitOfWork
 from kingdom.services.ports.inbox import InboxEntry
@@ -48,8 +48,21 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 TRACE_PARENT: Final = "trace_parent"
 """The parameter that receives the delivery's W3C ``traceparent`` (or ``None``)."""
 
-WORKER_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = {**audit.HANDLERS}
-"""What the workers do with each delivered event: for now, record it in the audit trail."""
+
+def _merged(
+    *tables: Mapping[type[Event], tuple[Handler, ...]],
+) -> dict[type[Event], tuple[Handler, ...]]:
+    """One subscription table from several: an event's handlers in the tables' order."""
+    merged: dict[type[Event], tuple[Handler, ...]] = {}
+    for table in tables:
+        for kind, handlers in table.items():
+            merged[kind] = merged.get(kind, ()) + tuple(handlers)
+    return merged
+
+
+WORKER_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = _merged(audit.HANDLERS, mail.HANDLERS)
+"""What the workers do with each delivered event: record it in the audit trail, and send
+the mail its commit queued (:mod:`kingdom.services.mail`)."""
 
 
 class HandlersFailed(Exception):

@@ -29,6 +29,7 @@ from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.adapters.system import SystemClock
 from kingdom.services.consumers import build_consumer
 from kingdom.workers.consuming import EventConsumer
+from kingdom.workers.mail import mailer_for
 from kingdom.workers.settings import WorkerSettings
 
 
@@ -58,7 +59,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
         database = create_database(url, pool_size=settings.database_pool_size)
         consumer = build_consumer(
             uow_factory=lambda: SqlUnitOfWork(database),
-            dependencies={"clock": SystemClock()},
+            dependencies={"clock": SystemClock(), "mailer": mailer_for(settings)},
         )
     except BaseException:
         loop.close()

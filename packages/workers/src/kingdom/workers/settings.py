@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kingdom.adapters.messaging.mail_folder import DEFAULT_SENDER
+from kingdom.adapters.messaging.smtp import SmtpEndpoint, SmtpUrlError
 from kingdom.adapters.sql.engine import DEFAULT_POOL_SIZE, DatabaseUrlError, parse_database_url
 
 PREFIX = "KINGDOM_"
@@ -47,6 +50,10 @@ class WorkerSettings:
     """Published outbox rows are deleted after this long."""
     poller_wait_seconds: int = 20
     """SQS long-poll wait of the local poller (1-20 s)."""
+    smtp_url: str = ""
+    """The mail server (see :mod:`kingdom.adapters.messaging.smtp`); empty: ``<data_dir>/mail/``."""
+    mail_from: str = DEFAULT_SENDER
+    """The From of every mail the workers send."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -72,6 +79,12 @@ class WorkerSettings:
         relay = get("RELAY", "on").lower()
         if relay not in ("on", "off"):
             raise WorkerSettingsError("RELAY", relay, "expected on or off")
+        smtp_url = get("SMTP_URL")
+        if smtp_url:
+            try:
+                SmtpEndpoint.parse(smtp_url)
+            except SmtpUrlError as error:
+                raise WorkerSettingsError("SMTP_URL", _redacted(smtp_url), str(error)) from None
         return cls(
             data_dir=Path(get("DATA_DIR", defaults.data_dir)),
             database_url=database_url,
@@ -99,6 +112,8 @@ class WorkerSettings:
                 1,
                 20,
             ),
+            smtp_url=smtp_url,
+            mail_from=_mail_from(get("MAIL_FROM", defaults.mail_from)),
         )
 
 
@@ -123,4 +138,22 @@ def _http_url(name: str, value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise WorkerSettingsError(name, value, "expected an http(s) URL")
+    return value
+
+
+def _redacted(url: str) -> str:
+    """``url`` as an error message may show it: any password replaced by ``***``."""
+    scheme, separator, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{separator}{userinfo.partition(':')[0]}:***@{host}"
+
+
+def _mail_from(value: str) -> str:
+    """An address, bare or with a name (``Kingdom <kingdom@example.org>``), on one line."""
+    _name, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or not value.isprintable() or " " in address:
+        raise WorkerSettingsError("MAIL_FROM", value, "expected an e-mail address")
     return value

@@ -1,9 +1,10 @@
 """The embedded default's mailer: each message becomes a file in a folder.
 
-Until a real mail transport is configured, outgoing mail (password reset
-links) is written to ``<data dir>/mail/`` as RFC 5322 ``.eml`` files, so a
-developer can open them. Files are written whole (temp file + rename), so a
-reader never sees half a message.
+With no ``KINGDOM_SMTP_URL``, outgoing mail (password-reset codes) is
+written to ``<data dir>/mail/`` as RFC 5322 ``.eml`` files, so a developer
+can open them. Files are written whole (temp file + rename), so a reader
+never sees half a message, and readable by their owner only: they may hold
+a one-time secret. Nothing deletes them; that is the developer's folder.
 """
 
 from __future__ import annotations
@@ -11,25 +12,32 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 
+from kingdom.adapters.messaging.mail_message import compose
 from kingdom.services.ports import Mailer
+
+DEFAULT_SENDER = "kingdom@localhost"
 
 
 class MailFolder(Mailer):
-    def __init__(self, directory: Path, *, sender: str = "kingdom@localhost") -> None:
+    def __init__(self, directory: Path, *, sender: str = DEFAULT_SENDER) -> None:
         self.directory = directory
         self.sender = sender
 
-    async def send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message["Date"] = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
-        message.set_content(body)
+    async def send(
+        self, to: str, subject: str, body: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        message = compose(
+            sender=self.sender,
+            to=to,
+            subject=subject,
+            body=body,
+            now=datetime.now(UTC),
+            headers=headers,
+        )
         await asyncio.to_thread(self._write, message.as_bytes())
 
     def _write(self, data: bytes) -> None:

@@ -13,6 +13,7 @@ from kingdom.adapters.sql import audit as _audit  # noqa: F401
 from kingdom.adapters.sql import idempotency as _idempotency  # noqa: F401
 from kingdom.adapters.sql import inbox as _inbox  # noqa: F401
 from kingdom.adapters.sql import outbox as _outbox  # noqa: F401
+from kingdom.adapters.sql import outgoing_mail as _outgoing_mail  # noqa: F401
 from kingdom.adapters.sql.metadata import metadata
 
 

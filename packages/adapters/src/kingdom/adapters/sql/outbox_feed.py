@@ -1,18 +1,18 @@
 """The outbox as the relay's feed: claim unpublished rows, mark them published, prune.
 
-A claim is one write transaction on ``database.writer``, held while the
-relay sends:
-
-* PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` locks the rows claimed,
-  and a concurrent relay skips them and claims the next ones, so no row is
-  published twice in one round (several relays interleave, so order holds
-  per relay, not across them).
-* SQLite: the write transaction (``BEGIN IMMEDIATE``) is the lock: one
-  claim at a time, and commands wait for the send (fine for the embedded
-  default, whose transport is in-process).
-
-The ``published_at`` stamps are written inside the claim and commit when it
-ends normally; an exception rolls them back. Outages surface as
+* PostgreSQL: a claim is one write transaction on ``database.writer``, held
+  while the relay sends. ``SELECT ... FOR UPDATE SKIP LOCKED`` locks the
+  rows claimed, and a concurrent relay skips them and claims the next ones,
+  so no row is published twice in one round (several relays interleave, so
+  order holds per relay, not across them). The ``published_at`` stamps are
+  written inside the claim and commit when it ends normally; an exception
+  rolls them back.
+* SQLite: holding its one write lock across the send would stall every
+  command for the send's duration, and deadlock the embedded default, whose
+  in-process workers write while the relay sends. So the rows are read
+  without a lock and stamped in a short write transaction after the send.
+  Two relays on one SQLite file (two uvicorn workers) may then send a row
+  twice, never lose one: the consumers' inbox makes the repeat harmless. Outages surface as
 :class:`~kingdom.services.outages.Unavailable` (see :mod:`.outages`), lock
 trouble as :class:`~kingdom.services.ports.ConcurrencyConflict`: the relay
 backs off from either.
@@ -57,15 +57,25 @@ class SqlOutboxFeed(OutboxFeed):
             .order_by(outbox.c.position)
             .limit(limit)
         )
-        if self._database.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        if self._database.dialect != "postgresql":
+            async with translated_errors(), self._database.reader.connect() as reading:
+                rows = (await reading.execute(query)).mappings().all()
+            batch = _SqlBatch([_message(row) for row in rows], self._clock)
+            yield batch
+            async with translated_errors(), self._database.writer.begin() as connection:
+                await batch.stamp(connection)
+            return
         async with (
             translated_errors(),
             self._database.writer.connect() as connection,
             connection.begin(),
         ):
-            rows = (await connection.execute(query)).mappings().all()
-            yield _SqlBatch(connection, [_message(row) for row in rows], self._clock)
+            rows = (
+                (await connection.execute(query.with_for_update(skip_locked=True))).mappings().all()
+            )
+            batch = _SqlBatch([_message(row) for row in rows], self._clock)
+            yield batch
+            await batch.stamp(connection)
 
     async def prune(self, published_before: datetime) -> int:
         oldest = (
@@ -93,24 +103,27 @@ class SqlOutboxFeed(OutboxFeed):
 
 
 class _SqlBatch(ClaimedBatch):
-    def __init__(
-        self, connection: AsyncConnection, messages: Sequence[OutboxMessage], clock: Clock
-    ) -> None:
+    """The claimed messages; what the relay marks published is stamped when the claim ends."""
+
+    def __init__(self, messages: Sequence[OutboxMessage], clock: Clock) -> None:
         self.messages = messages
-        self._connection = connection
         self._clock = clock
         self._claimed = {message.message_id for message in messages}
+        self._published: set[str] = set()
 
     async def published(self, message_ids: Collection[str]) -> None:
         # Only what this claim holds: any other row may be another relay's.
-        ids = sorted(self._claimed.intersection(message_ids))
+        self._published.update(self._claimed.intersection(message_ids))
+
+    async def stamp(self, connection: AsyncConnection) -> None:
+        ids = sorted(self._published)
         statement = (
             update(outbox)
             .where(outbox.c.message_id.in_(bindparam("ids", expanding=True)))
             .values(published_at=self._clock.now())
         )
         for start in range(0, len(ids), _MARK_CHUNK):
-            await self._connection.execute(statement, {"ids": ids[start : start + _MARK_CHUNK]})
+            await connection.execute(statement, {"ids": ids[start : start + _MARK_CHUNK]})
 
 
 def _message(row: RowMapping) -> OutboxMessage:

@@ -12,7 +12,7 @@ to them), and in that one transaction:
    compare-and-set on its guard column (see :mod:`kingdom.adapters.sql.records`);
    an aggregate's stored version goes up by one, in memory only once the
    transaction committed. Plain records go the same way: idempotency
-   records, inbox entries, audit entries;
+   records, inbox entries, audit entries, outgoing mail (deleted once sent);
 2. writes one outbox row per event, naming its aggregate and the version
    the event produced (see :mod:`kingdom.adapters.sql.outbox`);
 3. commits, and closes. Nothing is rebuilt: the next command gets a new
@@ -50,6 +50,7 @@ from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.adapters.sql.idempotency import SqlIdempotencyRecords
 from kingdom.adapters.sql.inbox import SqlInbox
 from kingdom.adapters.sql.outbox import EventSource, outbox, outbox_row
+from kingdom.adapters.sql.outgoing_mail import SqlOutgoingMailbox
 from kingdom.adapters.sql.records import SqlTransaction
 from kingdom.services.ports import Change, UnitOfWork
 
@@ -74,6 +75,7 @@ class SqlUnitOfWork(UnitOfWork):
     idempotency: SqlIdempotencyRecords
     inbox: SqlInbox
     audit: SqlAuditTrail
+    outgoing_mail: SqlOutgoingMailbox
 
     def __init__(
         self,
@@ -97,6 +99,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.idempotency = SqlIdempotencyRecords(transaction, tracker)
         self.inbox = SqlInbox(transaction, tracker)
         self.audit = SqlAuditTrail(transaction, tracker)
+        self.outgoing_mail = SqlOutgoingMailbox(transaction, tracker)
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         for change in changes:

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
 from graphql import GraphQLResolveInfo
@@ -33,6 +33,7 @@ from kingdom.services.ports import (
     TransferQueries,
     UserQueries,
 )
+from kingdom.services.ports.audit_queries import AuditQueries, NoAuditTrail
 
 Authenticate = Callable[[str], Awaitable[Actor]]
 """Raw bearer token in, the caller out; raises :class:`Unauthenticated` to refuse it."""
@@ -59,6 +60,8 @@ class GraphQLServices:
     read_snapshot: ReadSnapshot | None = None
     """Opens one read snapshot for a query with several root fields, so they agree
     (``None``: every read sees its own moment)."""
+    audit: AuditQueries = field(default_factory=NoAuditTrail)
+    """The audit trail's read side (by default an empty trail, for APIs built without one)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class ContextFactory:
                 roles=services.roles,
                 accounts=services.accounts,
                 transfers=services.transfers,
+                audit=services.audit,
             ),
             request_id=request_id(connection),
             client_address=connection.client.host if connection.client else None,

@@ -40,12 +40,13 @@ from kingdom.domain.access import Permission, ReadScope, authorize, precheck
 from kingdom.domain.shared import Invalid
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, request_context
-from kingdom.services.resources import ACCOUNTS, RESOURCES, ROLES, USERS, owner_from_id
+from kingdom.services.resources import ACCOUNTS, AUDIT, RESOURCES, ROLES, USERS, owner_from_id
 
 NODE_TYPE_OF_RESOURCE: Final[Mapping[str, str]] = {
     USERS: "User",
     ROLES: "Role",
     ACCOUNTS: "Account",
+    AUDIT: "AuditEntry",
 }
 """Which Node type a resource's instances are (and so which global ids select them)."""
 
@@ -54,6 +55,7 @@ RESOURCE_OF_NODE_TYPE: Final[Mapping[str, str]] = {
     "Role": ROLES,
     "Account": ACCOUNTS,
     "Transfer": ACCOUNTS,  # a transfer is read through its accounts
+    "AuditEntry": AUDIT,
 }
 
 Resolver = Callable[..., Any]

@@ -16,7 +16,7 @@ from typing import Final
 
 from kingdom.domain.shared import Invalid
 
-NODE_TYPES: Final = frozenset({"User", "Role", "Account", "Transfer"})
+NODE_TYPES: Final = frozenset({"User", "Role", "Account", "Transfer", "AuditEntry"})
 """The types that implement ``Node`` (and so may appear in a global id)."""
 
 MAX_GLOBAL_ID_LENGTH: Final = 256

@@ -25,6 +25,8 @@ from kingdom.services.ports import (
     UserQueries,
     UserView,
 )
+from kingdom.services.ports.audit import AuditEntry
+from kingdom.services.ports.audit_queries import AuditQueries, NoAuditTrail
 
 V = TypeVar("V")
 K = TypeVar("K")
@@ -94,15 +96,18 @@ class Loaders:
         roles: RoleQueries,
         accounts: AccountQueries,
         transfers: TransferQueries,
+        audit: AuditQueries | None = None,
     ) -> None:
         self._users = users
         self._roles = roles
         self._accounts = accounts
         self._transfers = transfers
+        self._audit = audit or NoAuditTrail()
         self._user_loaders: dict[tuple[ReadScope, bool], DataLoader[UserView]] = {}
         self._role_loaders: dict[ReadScope, DataLoader[RoleView]] = {}
         self._account_loaders: dict[ReadScope, DataLoader[AccountView]] = {}
         self._transfer_loaders: dict[ReadScope, DataLoader[TransferView]] = {}
+        self._audit_loaders: dict[ReadScope, DataLoader[AuditEntry]] = {}
 
     def users(self, scope: ReadScope, *, with_roles: bool = True) -> DataLoader[UserView]:
         """Users visible through ``scope``; ``with_roles=False`` leaves role codes out.
@@ -128,6 +133,10 @@ class Loaders:
             self._transfer_loaders, scope, lambda ids: self._transfers.by_ids(scope, ids)
         )
 
+    def audit_entries(self, scope: ReadScope) -> DataLoader[AuditEntry]:
+        """Audit entries by message id, visible through ``scope`` (the *audit* scope)."""
+        return _loader(self._audit_loaders, scope, lambda ids: self._audit.by_ids(scope, ids))
+
     def clear(self) -> None:
         """Forget everything loaded: called after each mutation, which may have changed it."""
         for loaders in (
@@ -135,6 +144,7 @@ class Loaders:
             self._role_loaders,
             self._account_loaders,
             self._transfer_loaders,
+            self._audit_loaders,
         ):
             loaders.clear()
 

@@ -19,6 +19,7 @@ from kingdom.entrypoints.graphql.directives import (
 )
 from kingdom.entrypoints.graphql.loaders import DataLoader
 from kingdom.services.ports import AccountView, RoleView, TransferView, UserView
+from kingdom.services.ports.audit import AuditEntry
 from kingdom.services.resources import RESOURCES
 
 MAX_NODES: Final = 100
@@ -44,6 +45,8 @@ def resolve_node_type(obj: object, *_: Any) -> str:
         return "Account"
     if isinstance(obj, TransferView):
         return "Transfer"
+    if isinstance(obj, AuditEntry):
+        return "AuditEntry"
     raise TypeError(f"{type(obj).__name__} is not a Node")
 
 
@@ -83,6 +86,8 @@ def _loader(info: Info, type_name: str) -> DataLoader[Any]:
         return loaders.roles(scope)
     if type_name == "Account":
         return loaders.accounts(scope)
+    if type_name == "AuditEntry":
+        return loaders.audit_entries(scope)
     return loaders.transfers(scope)
 
 

@@ -12,10 +12,10 @@ from typing import Final
 from ariadne import make_executable_schema
 from graphql import GraphQLSchema
 
-from kingdom.entrypoints.graphql import identity, ledger, nodes, scalars
+from kingdom.entrypoints.graphql import audit, identity, ledger, nodes, scalars
 from kingdom.entrypoints.graphql.directives import DIRECTIVES
 
-SCHEMA_FILES: Final = ("base.graphql", "identity.graphql", "ledger.graphql")
+SCHEMA_FILES: Final = ("base.graphql", "identity.graphql", "ledger.graphql", "audit.graphql")
 """In merge order: ``base`` declares what the contexts extend."""
 
 
@@ -32,6 +32,7 @@ def build_schema() -> GraphQLSchema:
         *nodes.BINDABLES,
         *identity.BINDABLES,
         *ledger.BINDABLES,
+        *audit.BINDABLES,
         directives=DIRECTIVES,
         # GraphQL's camelCase arguments and fields meet Python's snake_case.
         convert_names_case=True,

@@ -9,6 +9,7 @@ from kingdom.services.fakes.actors import actor, superuser
 from kingdom.services.fakes.app import FakeApp
 from kingdom.services.fakes.audit import FakeAuditTrail
 from kingdom.services.fakes.inbox import FakeInbox
+from kingdom.services.fakes.mail import FakeOutgoingMailbox
 from kingdom.services.fakes.publishing import RecordingMailer, SentMail
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
@@ -38,6 +39,7 @@ __all__ = [
     "FakeClock",
     "FakeInbox",
     "FakeLoginThrottle",
+    "FakeOutgoingMailbox",
     "FakePasswordHasher",
     "FakeRefreshSessionRepository",
     "FakeResetTokenRepository",

@@ -1,7 +1,11 @@
 """A whole service layer on fakes: the real bus and handlers, in-memory everything else.
 
 Tests of any ring can drive Kingdom through ``app.bus.handle(...)`` and then
-look at ``app.store``, ``app.mailer``... without a database or a network.
+look at ``app.store``... without a database or a network. What the workers
+do (the audit trail, sending mail) happens once the test calls
+``await app.deliver_events()``: the real consumer and worker handlers run
+on the committed events, on the same fakes, and ``app.mailer`` shows what
+they sent.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from kingdom.domain.identity import Authenticate, RefreshAccess, RegisterUser
 from kingdom.domain.shared import MessageMeta
 from kingdom.services.bootstrap import bootstrap
+from kingdom.services.consumers import Consumer, build_consumer
 from kingdom.services.fakes.publishing import RecordingMailer
 from kingdom.services.fakes.security import FakePasswordHasher, FakeSecretSource, FakeTokenIssuer
 from kingdom.services.fakes.store import InMemoryStore
@@ -40,9 +45,13 @@ class FakeApp:
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     tokens: FakeTokenIssuer = field(init=False)
     bus: MessageBus = field(init=False)
+    consumer: Consumer = field(init=False)
+    """The workers' side: every worker handler, on the same store, clock and mailer."""
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(sleep=_no_sleep))
     settings: Mapping[str, object] = field(default_factory=dict)
     """Extra dependencies, e.g. ``{"reset_token_ttl": timedelta(minutes=5)}``."""
+    delivered: int = 0
+    """How many of ``store.outbox``'s events :meth:`deliver_events` has handed over."""
 
     def __post_init__(self) -> None:
         self.tokens = FakeTokenIssuer(self.clock)
@@ -54,13 +63,32 @@ class FakeApp:
                 "hasher": self.hasher,
                 "tokens": self.tokens,
                 "secrets": self.secrets,
-                "mailer": self.mailer,
                 "throttle": self.throttle,
                 "session_policy": self.session_policy,
                 **self.settings,
             },
             retry=self.retry,
         )
+        self.consumer = build_consumer(
+            uow_factory=self.unit_of_work,
+            dependencies={"clock": self.clock, "mailer": self.mailer},
+            retry=self.retry,
+        )
+
+    async def deliver_events(self) -> int:
+        """Hand every committed event not yet delivered to the workers' consumer, in order.
+
+        As the relay would, including events the worker handlers commit. A
+        handler failure propagates (:class:`~kingdom.services.consumers.HandlersFailed`)
+        and leaves that event undelivered, so the next call delivers it again.
+        Returns how many events were delivered.
+        """
+        count = 0
+        while self.delivered < len(self.store.outbox):
+            await self.consumer.consume(self.store.outbox[self.delivered])
+            self.delivered += 1
+            count += 1
+        return count
 
     def unit_of_work(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.store)

@@ -11,6 +11,7 @@ from kingdom.domain.shared import Event
 from kingdom.services.ports.audit import AuditEntry
 from kingdom.services.ports.idempotency import IdempotencyRecord
 from kingdom.services.ports.inbox import InboxEntry
+from kingdom.services.ports.publishing import OutgoingMail
 
 Record = User | Role | Account | Transfer | ResetToken | RefreshSession
 
@@ -35,6 +36,8 @@ class InMemoryStore:
     """Inbox entries by (message_id, handler)."""
     audit: dict[str, AuditEntry] = field(default_factory=dict)
     """Audit entries by message id, in the order recorded."""
+    outgoing_mail: dict[str, OutgoingMail] = field(default_factory=dict)
+    """Mails waiting for the worker that sends them, by id."""
     outbox: list[Event] = field(default_factory=list)
     """Every event committed, in order (what a transactional outbox would hold)."""
     commits: int = 0

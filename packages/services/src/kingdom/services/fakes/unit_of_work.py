@@ -21,6 +21,7 @@ from typing import cast
 from kingdom.services.fakes.audit import FakeAuditTrail
 from kingdom.services.fakes.idempotency import FakeIdempotencyRecords
 from kingdom.services.fakes.inbox import FakeInbox
+from kingdom.services.fakes.mail import FakeOutgoingMailbox
 from kingdom.services.fakes.repositories import (
     FakeAccountRepository,
     FakeKeeper,
@@ -44,6 +45,7 @@ class FakeUnitOfWork(UnitOfWork):
     idempotency: FakeIdempotencyRecords
     inbox: FakeInbox
     audit: FakeAuditTrail
+    outgoing_mail: FakeOutgoingMailbox
 
     def __init__(self, store: InMemoryStore) -> None:
         super().__init__()
@@ -57,6 +59,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.idempotency = FakeIdempotencyRecords(store, self.tracker)
         self.inbox = FakeInbox(store, self.tracker)
         self.audit = FakeAuditTrail(store, self.tracker)
+        self.outgoing_mail = FakeOutgoingMailbox(store, self.tracker)
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         store = self.store

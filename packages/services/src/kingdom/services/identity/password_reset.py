@@ -1,8 +1,11 @@
 """Forgotten passwords: a one-time secret by e-mail, redeemed for a new password.
 
-Only the SHA-256 of the secret is stored (see
+Only the SHA-256 of the secret is stored with the token (see
 :mod:`kingdom.services.identity.secret_hashes`), and the token is found by
-that hash in one indexed lookup.
+that hash in one indexed lookup. The secret in plain text goes into the
+rendered mail only, queued in the same transaction and deleted once a
+worker sent it (see :mod:`kingdom.services.mail.handlers` for why, and who
+can read it meanwhile).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from kingdom.services.identity.secret_hashes import hash_secret
 from kingdom.services.ports import (
     Clock,
     IdGenerator,
-    Mailer,
+    OutgoingMail,
     PasswordHasher,
     SecretSource,
     UnitOfWork,
@@ -56,30 +59,32 @@ async def request_password_reset(
     command: RequestPasswordReset,
     uow: UnitOfWork,
     secrets: SecretSource,
-    mailer: Mailer,
     clock: Clock,
     ids: IdGenerator,
     reset_token_ttl: timedelta = RESET_TOKEN_TTL,
     reset_mail_interval: timedelta = RESET_MAIL_INTERVAL,
     reset_pacing: LatencyMimic = RESET_PACING,
 ) -> None:
-    """Mail a reset secret to a known, active user; answer the same for anyone else.
+    """Queue a reset secret's mail for a known, active user; answer the same for anyone else.
 
     The secret is drawn and hashed, and the transaction committed, whatever
-    the address, so answer and work are the same for known and unknown ones
-    (up to the mailer, which should queue; see :class:`~kingdom.services.ports.Mailer`).
-    The mail goes out only after the commit: a secret whose token was rolled
-    back would be a dead link.
+    the address, so answer and work are the same for known and unknown ones.
+    For a known one the transaction holds the token (the secret's hash), the
+    :class:`~kingdom.domain.identity.PasswordResetRequested` event and the
+    rendered mail under the event's message id; a worker sends the mail once
+    the event reaches it (:func:`kingdom.services.mail.handlers.send_mail`),
+    so the request never waits for a mail server, and a secret whose token
+    was rolled back is never mailed.
 
     A user gets at most one code, and one mail, per ``reset_mail_interval``:
     otherwise anyone could fill a victim's mailbox. A request inside the
     interval is answered exactly like one for an unknown address; it creates
-    no code and sends nothing.
+    no code and queues nothing.
 
-    Writing the token and sending the mail still take longer than the empty
-    commit (milliseconds, measurable over many requests), so every branch
-    that mails nothing waits as long as a recent mailing one took (see
-    :mod:`~kingdom.services.identity.pacing`).
+    Writing the token, the user and the mail still takes longer than the
+    empty commit (milliseconds, measurable over many requests), so every
+    branch that queues nothing waits as long as a recent queuing one took
+    (see :mod:`~kingdom.services.identity.pacing`).
     """
     secret = secrets.new_secret()
     token_hash = hash_secret(secret)
@@ -96,13 +101,22 @@ async def request_password_reset(
                 issued_at=now,
             )
             await uow.reset_tokens.add(token)
-            user.request_password_reset(
-                token.id, expires_at, MessageMeta(message_id=ids.new_id(), occurred_at=now)
+            meta = MessageMeta(message_id=ids.new_id(), occurred_at=now)
+            user.request_password_reset(token.id, expires_at, meta)
+            uow.outgoing_mail.add(
+                OutgoingMail(
+                    id=meta.message_id,  # how the worker handling the event finds it
+                    recipient=user.email,
+                    subject=RESET_SUBJECT,
+                    body=reset_mail_body(secret, expires_at),
+                    created_at=now,
+                    # The code is worthless after this: no reason to keep or send it.
+                    expires_at=expires_at,
+                )
             )
         # Committed either way: an empty commit costs the same round trip.
         await uow.commit()
     if user is not None:
-        await mailer.send(user.email, RESET_SUBJECT, reset_mail_body(secret, expires_at))
         reset_pacing.record(clock.now() - now)
     else:
         await reset_pacing.pad(clock.now() - now)

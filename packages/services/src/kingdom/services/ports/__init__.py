@@ -13,7 +13,14 @@ from kingdom.services.ports.outbox import (
     OutboxFeed,
     OutboxMessage,
 )
-from kingdom.services.ports.publishing import Mailer
+from kingdom.services.ports.publishing import (
+    Mailer,
+    MailFailure,
+    OutgoingMail,
+    OutgoingMailbox,
+    PermanentMailFailure,
+    TemporaryMailFailure,
+)
 from kingdom.services.ports.queries import (
     MAX_PAGE_SIZE,
     AccountQueries,
@@ -74,10 +81,14 @@ __all__ = [
     "InboxEntry",
     "IssuedToken",
     "LoginThrottle",
+    "MailFailure",
     "Mailer",
+    "OutgoingMail",
+    "OutgoingMailbox",
     "Page",
     "PageRequest",
     "PasswordHasher",
+    "PermanentMailFailure",
     "RefreshSessionRepository",
     "Repository",
     "ResetTokenRepository",
@@ -85,6 +96,7 @@ __all__ = [
     "RoleRepository",
     "RoleView",
     "SecretSource",
+    "TemporaryMailFailure",
     "ThrottleCounter",
     "ThrottlePolicy",
     "TokenIssuer",

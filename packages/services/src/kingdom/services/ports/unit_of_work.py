@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Self
 from kingdom.domain.shared import Conflict, Event
 from kingdom.services.ports.audit import AuditTrail
 from kingdom.services.ports.inbox import Inbox
+from kingdom.services.ports.publishing import OutgoingMailbox
 from kingdom.services.ports.repositories import (
     AccountRepository,
     RefreshSessionRepository,
@@ -64,6 +65,8 @@ class UnitOfWork(ABC):
     inbox: Inbox
     """Which worker handler processed which delivered message (the idempotent consumer)."""
     audit: AuditTrail
+    outgoing_mail: OutgoingMailbox
+    """Rendered mails waiting for the worker that sends them (see :mod:`.publishing`)."""
 
     def __init__(self) -> None:
         self.tracker = Tracker()

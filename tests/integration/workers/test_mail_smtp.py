@@ -1,0 +1,223 @@
+"""Reset codes by real SMTP, on SQLite and PostgreSQL: queued by the request, sent by the workers.
+
+A mail server (aiosmtpd) runs on 127.0.0.1 in a thread of the test. The
+request goes through the real bus on the SQL unit of work; the outbox is
+relayed to the real workers' consumer in-process, as the embedded server
+does it, and the consumer's mail handler talks SMTP to that server.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, cast
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import func, select
+
+from integration.adapters.support import SqlApp, schema_database
+from kingdom.adapters.messaging.smtp import SmtpMailer
+from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.outbox import outbox
+from kingdom.adapters.sql.outgoing_mail import outgoing_mail
+from kingdom.domain.identity import RegisterUser, RequestPasswordReset, ResetPassword
+from kingdom.services.identity.password_reset import RESET_SUBJECT
+
+ANN = "ann@example.org"
+SENDER = "Kingdom <kingdom@example.org>"
+CODE = re.compile(r"Your reset code: (\S+)")
+WORKER_LOGGERS = (
+    "kingdom.services.mail",
+    "kingdom.services.consumers",
+    "kingdom.workers",
+    "kingdom.relay",
+)
+NOT_OURS = frozenset({"mail.log", "aiosqlite"})
+"""Loggers whose DEBUG lines may show the code, and why that is acceptable:
+``mail.log`` is aiosmtpd's, the test's mail server (the receiving end);
+``aiosqlite`` traces every statement with its parameters at DEBUG (password
+hashes too), which the server's logging (INFO) never turns on."""
+
+
+class Collector:
+    """A mailbox: accepts every message, or refuses recipients with ``refusal`` while set."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refusal: str | None = None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.refusal is not None:
+            return self.refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = cast(bytes, envelope.original_content or envelope.content)
+        self.messages.append(cast(EmailMessage, message_from_bytes(content, policy=policy.default)))
+        self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def mail_server(handler: Collector, port: int) -> Iterator[Controller]:
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture()
+async def database(database_url: str) -> AsyncIterator[Database]:
+    async with schema_database(database_url) as database:
+        yield database
+
+
+@pytest.fixture()
+def mailbox() -> Iterator[tuple[Collector, int]]:
+    collector, port = Collector(), free_port()
+    with mail_server(collector, port):
+        yield collector, port
+
+
+async def ann_asks_for_a_code(app: SqlApp) -> None:
+    await app.bus.handle(
+        RegisterUser(meta=app.meta(), email=ANN, display_name="Ann", password="pw-12345678")
+    )
+    await app.bus.handle(RequestPasswordReset(meta=app.meta(), email=ANN))
+
+
+async def queued_mails(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        return int(
+            (await connection.execute(select(func.count()).select_from(outgoing_mail))).scalar_one()
+        )
+
+
+async def unpublished(database: Database) -> int:
+    query = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+    async with database.engine.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())
+
+
+def code_in(message: EmailMessage) -> str:
+    body = message.get_body()
+    assert body is not None
+    found = CODE.search(body.get_content())
+    assert found is not None, body.get_content()
+    return found.group(1)
+
+
+def kingdoms_log(caplog: pytest.LogCaptureFixture) -> str:
+    """Every line logged (tracebacks included) but those of :data:`NOT_OURS`."""
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(
+        formatter.format(record) for record in caplog.records if record.name not in NOT_OURS
+    )
+
+
+def delivery_log(caplog: pytest.LogCaptureFixture) -> str:
+    """What the workers logged about delivering (the consumer, the relay, the mail handler)."""
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(
+        formatter.format(record)
+        for record in caplog.records
+        if record.name.startswith(WORKER_LOGGERS)
+    )
+
+
+async def test_the_code_arrives_by_smtp_and_resets_the_password(
+    database: Database, mailbox: tuple[Collector, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    collector, port = mailbox
+    app = SqlApp(database)
+
+    await ann_asks_for_a_code(app)
+
+    assert collector.messages == []  # the request answered without the mail server
+    assert await queued_mails(database) == 1
+    published = await app.deliver_events(SmtpMailer(f"smtp://127.0.0.1:{port}", SENDER))
+
+    assert published == 2  # the registration and the reset request
+    [message] = collector.messages
+    assert collector.envelopes == [("kingdom@example.org", [ANN])]
+    assert (message["To"], message["From"], message["Subject"]) == (ANN, SENDER, RESET_SUBJECT)
+    assert message["Date"]
+    assert message["Message-ID"].endswith("@example.org>")
+    code = code_in(message)
+    assert await queued_mails(database) == 0  # the plain-text code is gone from the database
+    await app.bus.handle(ResetPassword(meta=app.meta(), token=code, new_password="battery staple"))
+    assert code not in kingdoms_log(caplog)
+
+
+async def test_a_refused_recipient_is_dropped_with_one_log_line(
+    database: Database, mailbox: tuple[Collector, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    collector, port = mailbox
+    collector.refusal = "550 5.1.1 <ann@example.org>: no such user"
+    app = SqlApp(database)
+    await ann_asks_for_a_code(app)
+    caplog.set_level(logging.DEBUG)
+
+    await app.deliver_events(SmtpMailer(f"smtp://127.0.0.1:{port}", SENDER))
+
+    assert await unpublished(database) == 0  # handled: not offered again
+    assert await queued_mails(database) == 0
+    [line] = [r for r in caplog.records if r.name == "kingdom.services.mail.handlers"]
+    assert line.levelno == logging.WARNING
+    assert line.getMessage().endswith("refused for good (recipient refused: 550 5.1.1); dropped")
+    assert ANN not in delivery_log(caplog)
+    assert app.secrets.issued[0] not in kingdoms_log(caplog)
+    assert collector.messages == []
+
+
+@pytest.mark.parametrize("outage", ["stopped", "451"])
+async def test_a_mail_that_could_not_go_goes_once_the_server_is_back(
+    database: Database, outage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    collector, port = Collector(), free_port()
+    mailer = SmtpMailer(f"smtp://127.0.0.1:{port}?timeout=5", SENDER)
+    app = SqlApp(database)
+    await ann_asks_for_a_code(app)
+
+    if outage == "stopped":  # nothing listens on the port
+        assert await app.deliver_events(mailer) == 1  # the registration; not the reset
+    else:
+        collector.refusal = "451 4.3.0 try again later"
+        with mail_server(collector, port):
+            assert await app.deliver_events(mailer) == 1
+        collector.refusal = None
+
+    assert await unpublished(database) == 1  # offered again by the relay's next round
+    assert await queued_mails(database) == 1
+    with mail_server(collector, port):
+        assert await app.deliver_events(mailer) == 1
+
+    [message] = collector.messages
+    code = code_in(message)
+    await app.bus.handle(ResetPassword(meta=app.meta(), token=code, new_password="battery staple"))
+    assert await queued_mails(database) == 0
+    assert "TemporaryMailFailure" in delivery_log(caplog)  # the failed attempt was logged...
+    assert code not in kingdoms_log(caplog)  # ...without the code
+    assert ANN not in delivery_log(caplog)  # or the recipient
