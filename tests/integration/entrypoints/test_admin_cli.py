@@ -22,6 +22,7 @@ from kingdom.adapters.sql.outbox import outbox
 from kingdom.domain.access import ReadScope
 from kingdom.domain.identity import (
     Authenticate,
+    DetachPolicies,
     PasswordChanged,
     RefreshAccess,
     RegisterUser,
@@ -33,12 +34,20 @@ from kingdom.domain.identity import (
 )
 from kingdom.domain.shared import Event, MessageMeta, Unauthenticated
 from kingdom.entrypoints import admin_cli, embedded
-from kingdom.entrypoints.admin import ADMIN_EMAIL, ADMIN_ROLE, ensure_admin
+from kingdom.entrypoints.admin import (
+    ADMIN_EMAIL,
+    ADMIN_ROLE,
+    EVERYTHING,
+    ensure_admin,
+    ensure_admin_covers_every_resource,
+    system_actor,
+)
 from kingdom.entrypoints.composition import Kingdom, build
 from kingdom.entrypoints.settings import Settings
 from kingdom.services.identity.sessions import IssuedSession
 from kingdom.services.meta import new_meta
 from kingdom.services.ports import UserView
+from kingdom.services.resources import AUDIT
 
 ADMIN_PASSWORD = "first admin password"
 NEW_PASSWORD = "a brand new password"
@@ -437,3 +446,29 @@ def test_usage_errors_and_bad_settings_exit_2_before_touching_any_database(
     assert admin_cli.run(["list-users"], bad_setting, stderr=err) == 2
     assert "invalid setting KINGDOM_DATABASE_URL" in _one_line(Ran(2, "", err.getvalue()))
     assert not (tmp_path / "data").exists()
+
+
+# the administrators' role across releases
+
+
+async def test_an_admin_role_from_before_a_resource_existed_gets_it_at_start(
+    installation: Installation,
+) -> None:
+    kingdom = installation.kingdom
+    assert await ensure_admin_covers_every_resource(kingdom) == ()  # a new role has all
+    # As a release before the audit trail left it: every resource but "audit".
+    await kingdom.bus.handle(
+        DetachPolicies(
+            meta=installation.meta(),
+            actor=system_actor(),
+            subject="role",
+            subject_id=ADMIN_ROLE,
+            policies=tuple(p for p in EVERYTHING if p.resource == AUDIT),
+        )
+    )
+
+    assert await ensure_admin_covers_every_resource(kingdom) == (AUDIT,)
+
+    roles = await kingdom.services.roles.by_ids(ReadScope.everything(), [ADMIN_ROLE])
+    assert set(EVERYTHING) <= set(roles[ADMIN_ROLE].policies)
+    assert await ensure_admin_covers_every_resource(kingdom) == ()

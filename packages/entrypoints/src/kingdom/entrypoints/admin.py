@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from kingdom.domain.access import Actor, Permission, Policy, ReadScope, compile_policies
-from kingdom.domain.identity import AssignRole, CreateRole, RegisterUser
+from kingdom.domain.identity import AssignRole, AttachPolicies, CreateRole, RegisterUser
 from kingdom.domain.shared import MessageMeta
 from kingdom.entrypoints.composition import Kingdom
 from kingdom.services.meta import new_meta
@@ -71,3 +71,29 @@ async def ensure_admin(kingdom: Kingdom, password: str | None) -> CreatedAdmin |
         AssignRole(meta=meta(), actor=system, user_id=user_id, role_code=ADMIN_ROLE)
     )
     return CreatedAdmin(ADMIN_EMAIL, password, generated)
+
+
+async def ensure_admin_covers_every_resource(kingdom: Kingdom) -> tuple[str, ...]:
+    """Give the administrators' role what resources added since it was made need (e.g. audit).
+
+    The role is made with every resource of its day; a later release adds
+    resources (the audit trail), and nobody could grant them through the API
+    (no one holds them to grant). Attached through the bus like any grant:
+    audited, and its holders' tokens refresh. Returns the resources added.
+    """
+    roles = await kingdom.services.roles.by_ids(ReadScope.everything(), [ADMIN_ROLE])
+    role = roles.get(ADMIN_ROLE)
+    if role is None:
+        return ()
+    missing = tuple(policy for policy in EVERYTHING if policy not in role.policies)
+    if missing:
+        await kingdom.bus.handle(
+            AttachPolicies(
+                meta=new_meta(kingdom.services.clock, kingdom.services.ids),
+                actor=system_actor(),
+                subject="role",
+                subject_id=ADMIN_ROLE,
+                policies=missing,
+            )
+        )
+    return tuple(policy.resource for policy in missing)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kingdom.adapters.migrations.runner import MigrationError
 from kingdom.adapters.sql.capacity import PoolTooLarge, ensure_pool_fits
 from kingdom.entrypoints import embedded, event_delivery
-from kingdom.entrypoints.admin import ensure_admin
+from kingdom.entrypoints.admin import ensure_admin, ensure_admin_covers_every_resource
 from kingdom.entrypoints.composition import build
 from kingdom.entrypoints.log_format import logging_config
 from kingdom.entrypoints.settings import Settings, SettingsError
@@ -65,6 +65,7 @@ async def _prepare(settings: Settings) -> str:
         # Before anything is written: every worker's pool must fit the server.
         await ensure_pool_fits(kingdom.database, settings.workers, settings.database_pool_size)
         admin = await ensure_admin(kingdom, settings.admin_password)
+        widened = await ensure_admin_covers_every_resource(kingdom)
     finally:
         await kingdom.database.dispose()
     if admin is not None:
@@ -81,6 +82,8 @@ async def _prepare(settings: Settings) -> str:
             "`./pants run packages/entrypoints:admin -- set-password admin@kingdom.local`",
             file=sys.stderr,
         )
+    if widened:
+        print(f"kingdom: the admin role now also covers {', '.join(widened)}", file=sys.stderr)
     return described
 
 
