@@ -64,7 +64,7 @@ class Collector:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = cast(bytes, envelope.original_content or envelope.content)
-        self.messages.append(cast(EmailMessage, message_from_bytes(content, policy=policy.default)))
+        self.messages.append(message_from_bytes(content, policy=policy.default))
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 
 import pytest
@@ -152,7 +151,7 @@ ANN = "ann@example.org"
             TemporaryMailFailure,
             "AUTH: ConnectionRefusedError: [Errno 111] Connection refused",
         ),
-        (socket.timeout("timed out"), TemporaryMailFailure, "AUTH: TimeoutError: timed out"),
+        (TimeoutError("timed out"), TemporaryMailFailure, "AUTH: TimeoutError: timed out"),
         (
             ssl.SSLCertVerificationError(1, "certificate verify failed"),
             TemporaryMailFailure,

@@ -7,7 +7,9 @@ in process over httpx.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,13 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from kingdom.adapters.metrics import WorkerMetrics
@@ -31,6 +39,7 @@ from kingdom.entrypoints.http.metrics import (
     multiprocess_directory,
     prepare_multiprocess,
 )
+from kingdom.entrypoints.http.metrics.requests import DURATION_BUCKETS
 from kingdom.entrypoints.settings import Settings, SettingsError
 from kingdom.services.fakes import FakeApp
 from kingdom.services.ports.outbox import Backlog
@@ -179,6 +188,59 @@ def test_outcomes_without_a_code_come_from_the_status() -> None:
         ("anonymous", "NO_RESPONSE"): 1,
         ("other", "ok"): 1,
     }
+
+
+def test_tallied_durations_make_the_histogram_observe_would() -> None:
+    """The flush writes prometheus_client's histogram values directly: held to ``observe``."""
+    durations = [0.0, 0.0004, 0.001, 0.0010001, 0.003, 0.3, 1.0, 9.99, 10.0, 10.5, 60.0]
+    registry, reference = CollectorRegistry(), CollectorRegistry()
+    metrics = RequestMetrics(registry, flush_seconds=3600)
+    observed = Histogram(
+        "kingdom_http_request_duration_seconds",
+        "reference",
+        ["operation_type"],
+        registry=reference,
+        buckets=DURATION_BUCKETS,
+    ).labels("mutation")
+    for seconds in durations:
+        metrics.observe("POST", "/graphql", 200, {"access_operation_type": "mutation"}, seconds)
+        observed.observe(seconds)
+    metrics.flush()
+    metrics.flush()  # nothing new: adds nothing
+
+    def histogram(samples: Samples) -> Samples:
+        return {
+            (name, labels): value
+            for (name, labels), value in samples.items()
+            if name.startswith("kingdom_http_request_duration_seconds")
+            and ("operation_type", "mutation") in labels
+            and not name.endswith("_created")
+        }
+
+    flushed = histogram(parse(generate_latest(registry).decode()))
+    assert flushed == histogram(parse(generate_latest(reference).decode()))
+    assert (
+        flushed[
+            (
+                "kingdom_http_request_duration_seconds_count",
+                frozenset({("operation_type", "mutation")}),
+            )
+        ]
+        == 11
+    )
+
+
+async def test_requests_reach_the_metrics_a_moment_later_without_a_scrape() -> None:
+    registry = CollectorRegistry()
+    metrics = RequestMetrics(registry, flush_seconds=0.01)
+    labels = {"operation": "/health/live", "outcome": "ok"}
+
+    metrics.observe("GET", "/health/live", 200, {}, 0.001)
+    metrics.observe("GET", "/health/live", 200, {}, 0.001)
+
+    assert registry.get_sample_value("kingdom_http_requests_total", labels) is None  # tallied
+    await asyncio.sleep(0.1)  # the flush timer (0.01 s) comes first on the loop
+    assert registry.get_sample_value("kingdom_http_requests_total", labels) == 2
 
 
 @pytest.mark.parametrize(
@@ -334,6 +396,7 @@ async def test_with_several_workers_their_counts_add_up(
         assert multiprocess_directory() == multiprocess_values
         endpoint = MetricsEndpoint(CollectorRegistry(), allow=["127.0.0.1"])
         endpoint.requests.observe("GET", "/health/live", 200, {}, 0.002)
+        endpoint.requests.flush()  # what its timer does within a second
         endpoints.append(endpoint)
 
     async with client(endpoints[0]) as http:
@@ -347,6 +410,22 @@ async def test_with_several_workers_their_counts_add_up(
     ]
     assert requests_counted(samples) == {("/health/live", "ok"): 2}
     assert durations_counted(samples) == {"query": 0, "mutation": 0, "other": 2}
+
+
+def test_a_flush_that_cannot_write_is_logged_and_dropped(
+    multiprocess_values: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker_values = values.MultiProcessValue(lambda: 103)  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(values, "ValueClass", worker_values)
+    metrics = RequestMetrics(CollectorRegistry(), flush_seconds=3600)
+    shutil.rmtree(multiprocess_values)  # say, a cleaner emptied /tmp under the server
+
+    metrics.observe("GET", "/health/live", 200, {}, 0.001)  # flushes at once: no loop here
+    multiprocess_values.mkdir()
+    metrics.flush()  # nothing left to write twice
+
+    assert "could not record the latest requests" in caplog.text
+    assert list(multiprocess_values.iterdir()) == []
 
 
 def test_prepare_multiprocess_empties_the_directory_and_names_it(

@@ -11,6 +11,7 @@ import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.adapters.sql.snapshot import ReadSnapshots
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.adapters.system import SystemClock, UuidIds
+from kingdom.adapters.telemetry import Tracing, configure_tracing
 from kingdom.domain.access import Actor
 from kingdom.domain.identity import StaleAccessToken, UserStatus
 from kingdom.domain.shared import Unauthenticated
@@ -44,6 +46,7 @@ from kingdom.services.identity.new_users import NEW_USER_POLICIES
 from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.ports import ThrottlePolicy
+from kingdom.services.tracing import NO_TRACER, TRACER
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,12 @@ class Kingdom:
     """The token keys; their public halves are published as the JWKS."""
     events: EventDelivery
     """The outbox relay (and, embedded, the workers) this process runs."""
+    tracing: Tracing | None = None
+    """The span exporter, when an OTLP endpoint is configured (``KINGDOM_OTEL_*``, ``OTEL_*``)."""
+
+
+SERVER_SERVICE = "kingdom-server"
+"""The service name of the server's spans (unless ``OTEL_SERVICE_NAME`` says otherwise)."""
 
 
 def build(settings: Settings) -> Kingdom:
@@ -79,7 +88,9 @@ def build(settings: Settings) -> Kingdom:
         ),
         clock=clock,
     )
-    events = event_delivery(settings.events, database, clock)
+    tracing = configure_tracing(settings.events.otel_traces_endpoint, SERVER_SERVICE)
+    tracer = tracing.tracer if tracing is not None else NO_TRACER
+    events = event_delivery(settings.events, database, clock, tracer)
     wake_relay = events.wake
     bus = bootstrap(
         uow_factory=lambda: SqlUnitOfWork(database, after_commit=wake_relay),
@@ -96,6 +107,8 @@ def build(settings: Settings) -> Kingdom:
             # What a newcomer may do without an administrator: its own accounts
             # and its own user. Pass () to have every grant come from an admin.
             "new_user_policies": NEW_USER_POLICIES,
+            # Commands are spans of their request's trace (when spans are recorded).
+            TRACER: tracer,
         },
         idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
     )
@@ -126,7 +139,7 @@ def build(settings: Settings) -> Kingdom:
         read_snapshot=ReadSnapshots(database),
         audit=SqlAuditQueries(database, cursors),
     )
-    return Kingdom(settings, database, bus, services, keys, events)
+    return Kingdom(settings, database, bus, services, keys, events, tracing)
 
 
 def _published(keys: KeySet) -> dict[str, list[dict[str, str]]] | None:
@@ -200,15 +213,19 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         # Everything built so far (schema, modules, app) lives as long as the
         # process: out of the collector's sight, a full collection walks only
         # what requests allocate, and stalls the event loop that much less.
         gc.collect()
         gc.freeze()
         async with kingdom.events.running(kingdom.database):
-            yield
+            # Lifespan state reaches every request's scope["state"]: the access
+            # log makes each request a span with this tracer.
+            yield {TRACER: kingdom.tracing.tracer} if kingdom.tracing is not None else {}
         await kingdom.database.dispose()
+        if kingdom.tracing is not None:
+            kingdom.tracing.shutdown()  # the last spans go before the process does
 
     app.router.lifespan_context = lifespan
     return app

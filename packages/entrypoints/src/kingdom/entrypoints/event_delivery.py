@@ -27,6 +27,7 @@ from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.services.consumers import build_consumer
 from kingdom.services.ports import Clock, EventTransport
 from kingdom.services.relay import OutboxRelay
+from kingdom.services.tracing import NO_TRACER, TRACER, Tracer
 from kingdom.workers.in_process import InProcessTransport
 from kingdom.workers.mail import describe_mail, mailer_for
 from kingdom.workers.relay import build_relay, serve_relay
@@ -74,7 +75,11 @@ def describe(settings: WorkerSettings) -> str:
     )
 
 
-def event_delivery(settings: WorkerSettings, database: Database, clock: Clock) -> EventDelivery:
+def event_delivery(
+    settings: WorkerSettings, database: Database, clock: Clock, tracer: Tracer = NO_TRACER
+) -> EventDelivery:
+    """The relay ``settings`` ask for; its sends, and the in-process workers' consumption,
+    are spans through ``tracer``."""
     if not settings.relay:
         return EventDelivery(None)
     transport: EventTransport
@@ -84,7 +89,7 @@ def event_delivery(settings: WorkerSettings, database: Database, clock: Clock) -
     else:
         consumer = build_consumer(
             uow_factory=lambda: SqlUnitOfWork(database),
-            dependencies={"clock": clock, "mailer": mailer_for(settings)},
+            dependencies={"clock": clock, "mailer": mailer_for(settings), TRACER: tracer},
         )
         transport = InProcessTransport(consumer)
-    return EventDelivery(build_relay(settings, database, transport, clock))
+    return EventDelivery(build_relay(settings, database, transport, clock, tracer))

@@ -3,7 +3,8 @@
 Log shippers read a line as one event: a multi-line traceback becomes one
 escaped string in ``exception``. Structured fields travel on a record as
 ``extra={"fields": {...}}`` and become top-level keys next to ``time``,
-``level``, ``logger`` and ``message``.
+``level``, ``logger`` and ``message``; a record made inside a trace also
+carries its ``trace_id`` (see :mod:`kingdom.adapters.trace_logging`).
 
 :func:`json_line` is that format without a :class:`logging.LogRecord`: the
 access log (:mod:`kingdom.entrypoints.http.access_log`) writes its one line
@@ -91,6 +92,10 @@ class JsonFormatter(logging.Formatter):
             record.getMessage(),
             fields if isinstance(fields, dict) else None,
         )
+        # Set by kingdom.adapters.trace_logging.TraceIdFilter inside a trace.
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id is not None:
+            line["trace_id"] = trace_id
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -106,10 +111,13 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        # Every line written inside a trace carries its trace id.
+        "filters": {"trace_id": {"()": "kingdom.adapters.trace_logging.TraceIdFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
+                "filters": ["trace_id"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -25,7 +25,9 @@ outbox with everything else; the consumer does not handle them in-process.
 Handlers are plain async functions as on the bus, with dependencies bound by
 parameter name once (:func:`~kingdom.services.injection.bind`); every worker
 handler takes ``uow`` (its effects and its inbox entry are one commit), and
-one may also take ``trace_parent``, given per delivery.
+one may also take ``trace_parent``, given per delivery. Consuming a message
+is a span under that ``trace_parent``, through the tracer among the
+dependencies (``"tracer"``; none: no spans).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from kingdom.services.injection import BoundHandler, DependencyError, Handler, b
 from kingdom.services.ports import Clock, ConcurrencyConflict, UnitOfWork
 from kingdom.services.ports.inbox import InboxEntry
 from kingdom.services.retry import RetryPolicy
+from kingdom.services.tracing import tracer_in
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +121,7 @@ class Consumer:
         if not isinstance(clock, Clock):
             raise DependencyError("the consumer needs a 'clock' (a Clock) among its dependencies")
         self._clock = clock
+        self._tracer = tracer_in(dependencies)
         self._uow_factory = uow_factory
         self._retry = retry or RetryPolicy()
         self._subscribers: dict[type[Event], tuple[_Subscriber, ...]] = {
@@ -134,6 +138,15 @@ class Consumer:
 
         Raises :class:`HandlersFailed` after running them all if any failed.
         """
+        with self._tracer.span(
+            f"consume {type(event).__name__}",
+            trace_parent,
+            kind="consumer",
+            attributes={"messaging.message.id": event.message_id},
+        ):
+            await self._consume(event, trace_parent)
+
+    async def _consume(self, event: Event, trace_parent: str | None) -> None:
         failures: dict[str, BaseException] = {}
         for subscriber in self._subscribed(type(event)):
             try:

@@ -19,6 +19,8 @@ Semantics, in the spirit of *Cosmic Python*:
 - A command carrying an idempotency key is run through
   :class:`~kingdom.services.idempotency.Idempotency` (on each attempt): a
   repeat is answered from the first run's record.
+- Handling a command is a span of the current trace (retries included),
+  through the tracer among the dependencies (``"tracer"``; none: no spans).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from kingdom.services.idempotency import Idempotency, idempotency_key_of
 from kingdom.services.injection import BoundHandler, Handler, bind
 from kingdom.services.ports import ConcurrencyConflict, UnitOfWork
 from kingdom.services.retry import RetryPolicy
+from kingdom.services.tracing import current_trace_parent, tracer_in
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class MessageBus:
         Without ``idempotency`` a command that carries a key is refused (a wiring mistake).
         """
         self._uow_factory = uow_factory
+        self._tracer = tracer_in(dependencies)
         self._idempotency = idempotency
         self._retry = retry or RetryPolicy()
         self._commands: dict[type[Command], BoundHandler] = {
@@ -101,7 +105,9 @@ class MessageBus:
         if handler is None:
             raise NoHandler(f"no handler for command {type(command).__name__}")
         logger.debug("handling command %r", command)
-        return await self._invoke(handler, command, queue)
+        name = type(command).__name__
+        with self._tracer.span(f"command {name}", current_trace_parent()):
+            return await self._invoke(handler, command, queue)
 
     async def _drain(self, queue: deque[Event]) -> None:
         while queue:

@@ -12,6 +12,11 @@ PostgreSQL NOTIFY) or the poll interval. A failing database or transport must
 not kill it: it logs once per outage (the error's first line: no payloads, no
 SQL parameters), backs off with full jitter and tries again. About once a
 minute it also deletes published rows older than the retention.
+
+Each message is sent inside a span of its own trace (its ``trace_parent``,
+the request that committed it), and leaves naming that span as its parent,
+so the worker's consumption hangs under the send. With no tracer configured
+the messages go as they are, with their request's ``trace_parent``.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from kingdom.services.ports import Clock
-from kingdom.services.ports.outbox import EventTransport, OutboxFeed
+from kingdom.services.ports.outbox import EventTransport, OutboxFeed, OutboxMessage
 from kingdom.services.retry import RetryPolicy
+from kingdom.services.tracing import NO_TRACER, Span, Tracer
 
 log = logging.getLogger("kingdom.relay")
 
@@ -65,6 +72,7 @@ class OutboxRelay:
         poll_interval: timedelta = timedelta(milliseconds=200),
         backoff: RetryPolicy = RELAY_BACKOFF,
         prune_every: timedelta = PRUNE_EVERY,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         if batch_size < 1:
             raise ValueError("a relay needs a batch size of at least 1")
@@ -76,6 +84,7 @@ class OutboxRelay:
         self._poll_seconds = poll_interval.total_seconds()
         self._backoff = backoff
         self._prune_every = prune_every
+        self._tracer = tracer
         self._woken = asyncio.Event()
         self._last_pruned: datetime | None = None
 
@@ -135,11 +144,38 @@ class OutboxRelay:
             messages = batch.messages
             if not messages:
                 return Round(0, 0)
-            refused = set(await self._transport.send(messages))
+            refused = set(await self._send(messages))
             accepted = [m.message_id for m in messages if m.message_id not in refused]
             if accepted:
                 await batch.published(accepted)
             return Round(len(messages), len(accepted))
+
+    async def _send(self, messages: Sequence[OutboxMessage]) -> Collection[str]:
+        """Hand ``messages`` to the transport, each in a span continuing its trace."""
+        with contextlib.ExitStack() as spans:
+            traced: list[OutboxMessage] = []
+            opened: list[Span] = []
+            for message in messages:
+                span = spans.enter_context(
+                    self._tracer.span(
+                        f"publish {message.event_type}",
+                        message.trace_parent,
+                        kind="producer",
+                        attributes={"messaging.message.id": message.message_id},
+                    )
+                )
+                opened.append(span)
+                # The consumer's span hangs under this one (unrecorded: as it was).
+                if span.trace_parent is not None:
+                    message = replace(message, trace_parent=span.trace_parent)
+                traced.append(message)
+            refused = await self._transport.send(traced)
+            if refused:
+                not_sent = set(refused)
+                for span, message in zip(opened, traced, strict=True):
+                    if message.message_id in not_sent:
+                        span.set_error("refused by the transport")
+            return refused
 
     async def _prune_when_due(self) -> None:
         now = self._clock.now()

@@ -9,6 +9,9 @@ delivered twice is still handled once (the consumer's inbox).
 A message that fails — it does not decode, or a handler raised — is
 reported back as not sent: it stays unpublished and the relay offers it
 again on a later pass.
+
+Each message is consumed inside its own trace (its ``trace_parent``), so
+what the handlers commit and log, and the warning about a failure, carry it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Collection, Sequence
 
 from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.services.ports.outbox import EventTransport, OutboxMessage
+from kingdom.services.tracing import in_trace
 from kingdom.workers.consuming import EventConsumer
 from kingdom.workers.records import RecordError, decode_message
 
@@ -33,23 +37,29 @@ class InProcessTransport(EventTransport):
         """Consume ``messages`` in order; the ids of those that failed (to retry)."""
         failed: list[str] = []
         for message in messages:
-            try:
-                delivery = decode_message(message, self._codec)
-            except RecordError as error:
-                logger.warning("message %s not consumed: %s", message.message_id, error)
-                failed.append(message.message_id)
-                continue
-            try:
-                await self._consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
-            except Exception as error:
-                # Never the payload: events carry personal data.
-                logger.warning(
-                    "message %s not consumed: %s %s: %s",
-                    message.message_id,
-                    message.event_type,
-                    type(error).__name__,
-                    error,
-                )
-                logger.debug("message %s not consumed", message.message_id, exc_info=error)
-                failed.append(message.message_id)
+            with in_trace(message.trace_parent):
+                if not await self._consume(message):
+                    failed.append(message.message_id)
         return failed
+
+    async def _consume(self, message: OutboxMessage) -> bool:
+        """Whether ``message`` was consumed (a failure is logged)."""
+        try:
+            delivery = decode_message(message, self._codec)
+        except RecordError as error:
+            logger.warning("message %s not consumed: %s", message.message_id, error)
+            return False
+        try:
+            await self._consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
+        except Exception as error:
+            # Never the payload: events carry personal data.
+            logger.warning(
+                "message %s not consumed: %s %s: %s",
+                message.message_id,
+                message.event_type,
+                type(error).__name__,
+                error,
+            )
+            logger.debug("message %s not consumed", message.message_id, exc_info=error)
+            return False
+        return True

@@ -14,6 +14,12 @@ Records run one after another, in order, on the container's one event loop
 work's connections are reused from one record, and one invocation, to the
 next. On a FIFO queue a failed record fails the rest of its message group
 (later records of that group would otherwise overtake it).
+
+Each record is consumed inside its own trace (the ``traceparent`` it
+carries: :func:`kingdom.services.tracing.in_trace`), so what the handlers
+commit and log carries it, and so does the warning about a failed record.
+Spans, when an OTLP endpoint is configured, are exported before the
+invocation returns: Lambda may freeze the container right after.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from kingdom.services.tracing import in_trace
 from kingdom.workers import composition
 from kingdom.workers.consuming import EventConsumer
 from kingdom.workers.records import decode_record
@@ -41,7 +48,10 @@ logger = logging.getLogger(__name__)
 def handle(event: Mapping[str, Any], context: Any) -> PartialItemFailureResponse:
     """Lambda's entry point: consume an SQS batch with the container's worker."""
     worker = composition.worker()
-    return handle_batch(event, worker.consumer, worker.loop)
+    try:
+        return handle_batch(event, worker.consumer, worker.loop)
+    finally:
+        worker.flush_spans()
 
 
 def handle_batch(
@@ -60,10 +70,12 @@ def handle_batch(
     with processor(records=records, handler=consume):
         processor.process()
     for failed, (_, error, _) in zip(processor.fail_messages, processor.exceptions, strict=True):
-        message_id = cast(SQSRecord, failed).message_id
-        # One line per failed record, never its body (events carry personal data).
-        logger.warning("record %s failed: %s", message_id, error)
-        logger.debug("record %s failed", message_id, exc_info=error)
+        record = cast(SQSRecord, failed)
+        message_id = record.message_id
+        with in_trace(_trace_parent_of(record.raw_event)):
+            # One line per failed record, never its body (events carry personal data).
+            logger.warning("record %s failed: %s", message_id, error)
+            logger.debug("record %s failed", message_id, exc_info=error)
     return processor.response()
 
 
@@ -74,10 +86,18 @@ class HandlerFailed(Exception):
 async def _consume(record: Mapping[str, Any], consumer: EventConsumer) -> None:
     delivery = decode_record(record)
     try:
-        await consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
+        with in_trace(delivery.trace_parent):
+            await consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
     except Exception as error:
         name = type(delivery.event).__name__
         raise HandlerFailed(f"{name}: {type(error).__name__}: {error}") from error
+
+
+def _trace_parent_of(record: Mapping[str, Any]) -> str | None:
+    """The ``traceparent`` message attribute of a record (the relay sets it), if any."""
+    attributes = record.get("messageAttributes") or {}
+    value = (attributes.get("traceparent") or {}).get("stringValue")
+    return value if isinstance(value, str) else None
 
 
 def _processor(records: Sequence[Mapping[str, Any]]) -> BatchProcessor:

@@ -26,9 +26,12 @@ from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
 from kingdom.adapters.sql.outbox_wakeup import outbox_wakeups
 from kingdom.adapters.system import SystemClock
+from kingdom.adapters.telemetry import configure_tracing
 from kingdom.services.ports import Clock
 from kingdom.services.ports.outbox import EventTransport
 from kingdom.services.relay import OutboxRelay
+from kingdom.services.tracing import NO_TRACER, Tracer
+from kingdom.workers.composition import WORKER_SERVICE
 from kingdom.workers.settings import WorkerSettings, WorkerSettingsError
 
 BAD_CONFIGURATION = 2
@@ -45,8 +48,10 @@ def build_relay(
     database: Database,
     transport: EventTransport,
     clock: Clock | None = None,
+    tracer: Tracer = NO_TRACER,
 ) -> OutboxRelay:
-    """The relay from ``database``'s outbox to ``transport``, tuned by ``settings``."""
+    """The relay from ``database``'s outbox to ``transport``, tuned by ``settings``;
+    each send a span through ``tracer``."""
     clock = clock or SystemClock()
     return OutboxRelay(
         SqlOutboxFeed(database, clock),
@@ -55,6 +60,7 @@ def build_relay(
         batch_size=settings.relay_batch_size,
         retention=timedelta(seconds=settings.outbox_retention_seconds),
         poll_interval=timedelta(milliseconds=settings.relay_poll_ms),
+        tracer=tracer,
     )
 
 
@@ -80,11 +86,13 @@ def run(environ: Mapping[str, str]) -> int:
 
 async def _relay(settings: WorkerSettings, queue_url: str) -> None:
     database = create_database(settings.resolved_database_url, pool_size=RELAY_POOL_SIZE)
+    tracing = configure_tracing(settings.otel_traces_endpoint, WORKER_SERVICE)
     try:
         transport = SqsTransport(
             sqs_client(settings.aws_endpoint_url), queue_url, fifo=settings.fifo
         )
-        relay = build_relay(settings, database, transport)
+        tracer = tracing.tracer if tracing is not None else NO_TRACER
+        relay = build_relay(settings, database, transport, tracer=tracer)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -95,6 +103,8 @@ async def _relay(settings: WorkerSettings, queue_url: str) -> None:
         print("kingdom relay: stopped", flush=True)
     finally:
         await database.dispose()
+        if tracing is not None:
+            tracing.shutdown()  # the last spans go before the process does
 
 
 def _log_to_stderr() -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from kingdom.adapters.messaging.mail_folder import DEFAULT_SENDER
 from kingdom.adapters.messaging.smtp import SmtpEndpoint, SmtpUrlError
 from kingdom.adapters.sql.engine import DEFAULT_POOL_SIZE, DatabaseUrlError, parse_database_url
+from kingdom.adapters.telemetry import traces_endpoint
 
 PREFIX = "KINGDOM_"
 DEFAULT_DATA_DIR = Path(".kingdom")
@@ -54,6 +55,8 @@ class WorkerSettings:
     """The mail server (see :mod:`kingdom.adapters.messaging.smtp`); empty: ``<data_dir>/mail/``."""
     mail_from: str = DEFAULT_SENDER
     """The From of every mail the workers send."""
+    otel_traces_endpoint: str | None = None
+    """Where spans go (OTLP/HTTP); None: none recorded (see :mod:`kingdom.adapters.telemetry`)."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -114,6 +117,10 @@ class WorkerSettings:
             ),
             smtp_url=smtp_url,
             mail_from=_mail_from(get("MAIL_FROM", defaults.mail_from)),
+            otel_traces_endpoint=traces_endpoint(
+                _http_url("OTEL_EXPORTER_OTLP_ENDPOINT", get("OTEL_EXPORTER_OTLP_ENDPOINT")),
+                environ,
+            ),
         )
 
 

@@ -18,6 +18,7 @@ from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.adapters.sql.metadata import metadata
 from kingdom.adapters.sql.types import BigIntegerId, EventPayload, UtcDateTime
 from kingdom.domain.shared import Event
+from kingdom.services.tracing import TRACEPARENT_LENGTH
 
 outbox = Table(
     "outbox",
@@ -32,6 +33,10 @@ outbox = Table(
     Column("aggregate_version", Integer, nullable=True),
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("published_at", UtcDateTime(), nullable=True),
+    # The W3C traceparent current when the event was committed (its request's
+    # span, or the command's when spans are recorded): the relay sends it on,
+    # so the worker that handles the event continues the same trace.
+    Column("trace_parent", String(TRACEPARENT_LENGTH), nullable=True),
     # Only the unpublished tail is ever scanned by the relay: a partial index
     # stays small however long the table grows.
     Index(
@@ -57,7 +62,11 @@ class EventSource:
 def outbox_row(
     event: Event, source: EventSource | None, codec: EventCodec = EVENTS
 ) -> dict[str, Any]:
-    """The outbox row for ``event``: its encoded payload plus who, when and which version."""
+    """The outbox row for ``event``: its encoded payload plus who, when and which version.
+
+    Without ``trace_parent``, which is the committing unit of work's to add (the
+    trace is the commit's, not the event's); a row without one stores NULL.
+    """
     event_type, schema_version, payload = codec.encode(event)
     return {
         "message_id": event.message_id,

@@ -137,4 +137,5 @@ def _message(row: RowMapping) -> OutboxMessage:
         aggregate_id=row["aggregate_id"],
         aggregate_version=row["aggregate_version"],
         position=row["position"],
+        trace_parent=row["trace_parent"],
     )

@@ -13,8 +13,9 @@ to them), and in that one transaction:
    an aggregate's stored version goes up by one, in memory only once the
    transaction committed. Plain records go the same way: idempotency
    records, inbox entries, audit entries, outgoing mail (deleted once sent);
-2. writes one outbox row per event, naming its aggregate and the version
-   the event produced (see :mod:`kingdom.adapters.sql.outbox`);
+2. writes one outbox row per event, naming its aggregate, the version
+   the event produced and the current trace's ``traceparent``
+   (:mod:`kingdom.services.tracing`; see :mod:`kingdom.adapters.sql.outbox`);
 3. commits, and closes. Nothing is rebuilt: the next command gets a new
    unit of work from the factory.
 
@@ -53,6 +54,7 @@ from kingdom.adapters.sql.outbox import EventSource, outbox, outbox_row
 from kingdom.adapters.sql.outgoing_mail import SqlOutgoingMailbox
 from kingdom.adapters.sql.records import SqlTransaction
 from kingdom.services.ports import Change, UnitOfWork
+from kingdom.services.tracing import current_trace_parent
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +112,15 @@ class SqlUnitOfWork(UnitOfWork):
             # Time order (stable): a role's creation precedes its assignment
             # even when the user registered first.
             rows.sort(key=lambda pair: pair[0].occurred_at)
+            # The trace current at commit (the request's, the command's span):
+            # the workers that handle these events continue it.
+            trace_parent = current_trace_parent()
             await self.transaction.execute(
-                _INSERT_OUTBOX, [outbox_row(event, source, self._codec) for event, source in rows]
+                _INSERT_OUTBOX,
+                [
+                    {**outbox_row(event, source, self._codec), "trace_parent": trace_parent}
+                    for event, source in rows
+                ],
             )
         await self.transaction.commit()
         if rows and self._after_commit is not None:

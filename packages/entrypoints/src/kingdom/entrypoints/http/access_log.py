@@ -8,7 +8,8 @@ health, JWKS, 404, 405, 413, a crash's 500), and logs one line on
 
     {"message": "POST /graphql 200", "request_id": "...", "method": "POST",
      "path": "/graphql", "status": 200, "duration_ms": 3.1,
-     "operation": "Viewer", "operation_type": "query", "user_id": "..."}
+     "operation": "Viewer", "operation_type": "query", "user_id": "...",
+     "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
 
 Where the line goes is the middleware's ``sink``. The default,
 :func:`log_record`, logs it as a record on ``kingdom.access`` with the fields
@@ -22,6 +23,20 @@ carry secrets), and never the body.
 Inner layers tell it about the request through the ASGI scope's ``state``
 (what Starlette shows as ``request.state``): :func:`note_operation`,
 :func:`note_user` and :func:`note_error`, called by the GraphQL handler.
+
+Each request is a span of a W3C trace (:mod:`kingdom.services.tracing`):
+a child of the client's ``traceparent`` header when it is valid, else the
+root of a new trace. The span is current (``TRACE_PARENT``) while the
+request runs, so the outbox rows it commits and the lines it logs carry it;
+its trace id is in the access line, and the response's ``traceparent``
+header names the request's own span (same trace id, the server's span id,
+the caller's flags), so a client that sent none learns the trace to look
+for. (That header is not in the W3C recommendation, whose response header
+is still a draft; ``tracestate`` is not carried.) With a tracer in the
+lifespan state (``scope["state"]["tracer"]``, which the server's lifespan
+yields when an OTLP endpoint is configured), the span is recorded, with
+the status and the GraphQL operation; without one nothing but the
+ContextVar and the two ids is spent.
 
 Given an ``observe`` callback (the server's metrics,
 :class:`kingdom.entrypoints.http.metrics.RequestMetrics`), it hands it each
@@ -43,6 +58,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kingdom.entrypoints.http.responses import OrjsonResponse
 from kingdom.entrypoints.log_format import json_line
+from kingdom.services.tracing import (
+    TRACE_PARENT,
+    TRACER,
+    Span,
+    Tracer,
+    continue_trace,
+    parse_traceparent,
+)
 
 access_logger = logging.getLogger("kingdom.access")
 logger = logging.getLogger("kingdom.entrypoints.http")
@@ -51,6 +74,9 @@ HEADER: Final = "X-Request-ID"
 _HEADER_KEY: Final = b"x-request-id"
 _WELL_FORMED: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 """Ids we pass on: short, and safe in a header, a log line or a URL."""
+TRACEPARENT_HEADER: Final = "traceparent"
+_TRACEPARENT_KEY: Final = b"traceparent"
+_GRAPHQL_PATH: Final = "/graphql"
 
 # Keys in scope["state"]. "request_id" is also what graphql.context.request_id reads.
 REQUEST_ID: Final = "request_id"
@@ -156,15 +182,50 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        offered = None
+        offered = offered_trace = None
+        # One pass finds both (the first of each): a request has a handful of headers.
         for key, value in scope["headers"]:
             if key == _HEADER_KEY:
-                offered = value
-                break
-        request_id = choose_request_id(offered)
+                if offered is None:
+                    offered = value
+            elif key == _TRACEPARENT_KEY and offered_trace is None:
+                offered_trace = value
         state: dict[str, Any] = scope.setdefault("state", {})
+        tracer: Tracer | None = state.get(TRACER)
+        if tracer is None:
+            # No spans recorded: the request's span id is only made up, for
+            # its header, its log line and what it commits.
+            trace_parent = continue_trace(offered_trace)
+            await self._serve(scope, receive, send, started, offered, trace_parent, None)
+            return
+        method, path = scope["method"], scope["path"]
+        with tracer.span(
+            # Span names stay few: any other path is named by its method alone.
+            f"{method} {path}" if path == _GRAPHQL_PATH else method,
+            parse_traceparent(offered_trace),
+            kind="server",
+            attributes={"http.request.method": method, "url.path": path},
+        ) as span:
+            trace_parent = span.trace_parent or continue_trace(offered_trace)
+            await self._serve(scope, receive, send, started, offered, trace_parent, span)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        offered: bytes | None,
+        trace_parent: str,
+        span: Span | None,
+    ) -> None:
+        request_id = choose_request_id(offered)
+        state: dict[str, Any] = scope["state"]
         state[REQUEST_ID] = request_id
         id_header = (_HEADER_KEY, request_id.encode("ascii"))
+        trace_header = (_TRACEPARENT_KEY, trace_parent.encode("ascii"))
+        # What the request commits (outbox rows) and logs carries its trace.
+        trace_token = TRACE_PARENT.set(trace_parent)
         status: int | None = None
 
         async def send_with_id(message: Message) -> None:
@@ -177,6 +238,7 @@ class AccessLog:
                     if key.lower() != _HEADER_KEY
                 ]
                 headers.append(id_header)
+                headers.append(trace_header)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -205,6 +267,7 @@ class AccessLog:
             await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
+            TRACE_PARENT.reset(trace_token)
             self.sink(
                 {
                     "request_id": request_id,
@@ -215,7 +278,23 @@ class AccessLog:
                     "operation": state.get(OPERATION),
                     "operation_type": state.get(OPERATION_TYPE),
                     "user_id": state.get(USER_ID),
+                    "trace_id": trace_parent[3:35],
                 }
             )
             if self.observe is not None:
                 self.observe(scope["method"], scope["path"], status, state, elapsed)
+            if span is not None:
+                _describe(span, status, state)
+
+
+def _describe(span: Span, status: int | None, state: Mapping[str, Any]) -> None:
+    """The answer, on the request's span (a 5xx, or no answer at all, is the server's failure)."""
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    operation, operation_type = state.get(OPERATION), state.get(OPERATION_TYPE)
+    if operation is not None:
+        span.set_attribute("graphql.operation.name", operation)
+    if operation_type is not None:
+        span.set_attribute("graphql.operation.type", operation_type)
+    if status is None or status >= 500:
+        span.set_error(f"HTTP {status if status is not None else 'no response'}")

@@ -67,10 +67,11 @@ class MetricsEndpoint:
 
     ``registry`` holds the metrics this process records (:class:`RequestMetrics`,
     created here, and any others such as
-    :class:`~kingdom.adapters.metrics.WorkerMetrics`). In multiprocess mode
-    (:mod:`.multiprocess`) the scrape reads every worker's files instead, so
-    only metrics that prometheus_client keeps in those files are served from
-    the registry's side, plus the gauges read at scrape time.
+    :class:`~kingdom.adapters.metrics.WorkerMetrics`) and serves them. In
+    multiprocess mode (:mod:`.multiprocess`; ``multiprocess`` names the
+    directory, found out by itself when not given) it serves what every
+    worker wrote to its files instead: the counters and histograms of all
+    workers added up. The gauges read at scrape time come on top, either way.
 
     ``allow``: the addresses and networks that may scrape; others get 403.
     ``pool_stats`` and ``backlog`` feed the scrape-time gauges (left out
@@ -104,6 +105,7 @@ class MetricsEndpoint:
         client = request.client
         if not self.peers.allows(client.host if client is not None else None):
             return OrjsonResponse(_FORBIDDEN, status_code=403)
+        self.requests.flush()  # this worker's latest requests too
         families = [*self._recorded.collect(), *self._pool_gauges(), *await self._backlog_gauges()]
         return Response(generate_latest(_Families(families)), media_type=CONTENT_TYPE_LATEST)
 
