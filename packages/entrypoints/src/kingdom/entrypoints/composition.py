@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from starlette.applications import Starlette
 
@@ -20,6 +21,7 @@ from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
+from kingdom.adapters.metrics import pool_usage
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
 from kingdom.adapters.security.token_cache import CachingTokenVerifier
@@ -27,6 +29,7 @@ from kingdom.adapters.security.tokens import JwtTokenIssuer, JwtTokenVerifier, K
 from kingdom.adapters.sql.audit_queries import SqlAuditQueries
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database, create_database
+from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
 from kingdom.adapters.sql.snapshot import ReadSnapshots
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.adapters.system import SystemClock, UuidIds
@@ -39,6 +42,7 @@ from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.http.access_log import stderr_sink
 from kingdom.entrypoints.http.app import create_app
+from kingdom.entrypoints.http.metrics import MetricsEndpoint
 from kingdom.entrypoints.secrets import cursor_key, signing_keys
 from kingdom.entrypoints.settings import Settings
 from kingdom.services.bootstrap import bootstrap
@@ -189,6 +193,21 @@ def throttle_policy(settings: Settings) -> ThrottlePolicy:
     )
 
 
+def metrics_endpoint(kingdom: Kingdom) -> MetricsEndpoint | None:
+    """``GET /metrics`` for the peers in ``KINGDOM_METRICS_ALLOW``; None when it is off."""
+    if not kingdom.settings.metrics_allow:
+        return None
+    database = kingdom.database
+    return MetricsEndpoint(
+        CollectorRegistry(),
+        allow=kingdom.settings.metrics_allow,
+        pool_stats=lambda: pool_usage(
+            database.engine.sync_engine.pool, database.writer.sync_engine.pool
+        ),
+        backlog=SqlOutboxFeed(database).backlog,
+    )
+
+
 def asgi_app(kingdom: Kingdom) -> Starlette:
     """The HTTP app for ``kingdom``; its lifespan closes the database pool."""
 
@@ -210,6 +229,7 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
         # The same JSON line logging would write to stderr, without a LogRecord.
         access_sink=stderr_sink(),
         explorer=not kingdom.settings.production,
+        metrics=metrics_endpoint(kingdom),
     )
 
     @contextlib.asynccontextmanager

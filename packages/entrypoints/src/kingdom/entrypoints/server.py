@@ -14,6 +14,7 @@ from kingdom.adapters.sql.capacity import PoolTooLarge, ensure_pool_fits
 from kingdom.entrypoints import embedded, event_delivery
 from kingdom.entrypoints.admin import ensure_admin, ensure_admin_covers_every_resource
 from kingdom.entrypoints.composition import build
+from kingdom.entrypoints.http.metrics import prepare_multiprocess
 from kingdom.entrypoints.log_format import logging_config
 from kingdom.entrypoints.settings import Settings, SettingsError
 from kingdom.services.outages import Outage
@@ -36,6 +37,9 @@ def main() -> None:
     print(f"kingdom: data in {settings.data_dir.resolve()}; {described}", file=sys.stderr)
     print(f"kingdom: {event_delivery.describe(settings.events)}", file=sys.stderr)
     print(f"kingdom: serving on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
+    if settings.workers > 1 and settings.metrics_allow:
+        # Before uvicorn spawns the workers: they inherit PROMETHEUS_MULTIPROC_DIR and add up.
+        prepare_multiprocess(settings.data_dir / "metrics")
     # uvicorn installs SIGINT/SIGTERM handlers that drain connections and run
     # the lifespan shutdown, so Ctrl-C stops the server cleanly.
     uvicorn.run(
