@@ -23,7 +23,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from e2e.client import GraphQLClient
 from e2e.server import run_server

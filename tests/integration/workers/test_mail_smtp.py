@@ -8,10 +8,11 @@ does it, and the consumer's mail handler talks SMTP to that server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,7 +28,15 @@ from kingdom.adapters.messaging.smtp import SmtpMailer
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.outgoing_mail import outgoing_mail
-from kingdom.domain.identity import RegisterUser, RequestPasswordReset, ResetPassword
+from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
+from kingdom.domain.identity import (
+    PasswordResetRequested,
+    RegisterUser,
+    RequestPasswordReset,
+    ResetPassword,
+)
+from kingdom.services.consumers import build_consumer
+from kingdom.services.fakes import RecordingMailer
 from kingdom.services.identity.password_reset import RESET_SUBJECT
 
 ANN = "ann@example.org"
@@ -221,3 +230,31 @@ async def test_a_mail_that_could_not_go_goes_once_the_server_is_back(
     assert "TemporaryMailFailure" in delivery_log(caplog)  # the failed attempt was logged...
     assert code not in kingdoms_log(caplog)  # ...without the code
     assert ANN not in delivery_log(caplog)  # or the recipient
+
+
+class SlowMailer(RecordingMailer):
+    """Takes a while to hand a mail over, so two deliveries overlap."""
+
+    async def send(
+        self, to: str, subject: str, body: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        await asyncio.sleep(0.1)
+        await super().send(to, subject, body, headers=headers)
+
+
+async def test_deliveries_at_once_send_the_mail_once(database: Database) -> None:
+    app = SqlApp(database)
+    await ann_asks_for_a_code(app)
+    [event] = [e for e in app.published if isinstance(e, PasswordResetRequested)]
+    mailer = SlowMailer()
+    consumer = build_consumer(
+        uow_factory=lambda: SqlUnitOfWork(database),
+        dependencies={"clock": app.clock, "mailer": mailer},
+        retry=app.retry,
+    )
+
+    await asyncio.gather(*(consumer.consume(event) for _delivery in range(3)))
+
+    # The second waited on the mail's row (or SQLite's writer) and found it gone.
+    assert len(mailer.sent) == 1
+    assert await queued_mails(database) == 0

@@ -103,7 +103,9 @@ class Slow(EventTransport):
         return []
 
 
-async def test_two_relays_racing_publish_every_row_once(outbox_database: Database) -> None:
+async def test_two_relays_racing_lose_nothing_and_on_postgres_send_nothing_twice(
+    outbox_database: Database,
+) -> None:
     ids = await fill_outbox(outbox_database, 600)
     url = outbox_database.engine.url.render_as_string(hide_password=False)
     # Separate engines: two relay processes, each with its own connections.
@@ -124,12 +126,15 @@ async def test_two_relays_racing_publish_every_row_once(outbox_database: Databas
     finally:
         await other.dispose()
 
-    assert sorted(seen) == ids
-    assert [n for n in seen.values() if n > 1] == []
+    assert sorted(seen) == ids  # none left behind
     assert await published_count(outbox_database) == 600
-    print(f"batches per relay: {[t.batches for t in transports]}")
-    if outbox_database.dialect == "postgresql":  # concurrent claims, not turns
+    duplicates = sum(seen.values()) - len(seen)
+    print(f"batches per relay: {[t.batches for t in transports]}, {duplicates} sent twice")
+    if outbox_database.dialect == "postgresql":
+        # SKIP LOCKED: concurrent claims (not turns), and no row in two of them.
+        assert duplicates == 0
         assert all(t.batches > 0 for t in transports)
+    # SQLite reads its claim without a lock (see outbox_feed): repeats allowed, losses not.
 
 
 async def test_notify_wakes_the_callback_after_a_commit(outbox_database: Database) -> None:

@@ -87,7 +87,8 @@ async def test_the_relay_publishes_in_order_and_stamps_every_row(
     assert [m.message_id for m in sent] == ids
     assert [m.position for m in sent] == sorted(m.position for m in sent)
     async with outbox_database.engine.connect() as connection:
-        stamps = (await connection.execute(select(outbox.c.published_at))).scalars().all()
+        result = await connection.execute(select(outbox.c.published_at))
+        stamps: list[datetime | None] = list(result.scalars())
     assert stamps == [STAMP] * 25
 
     received = take_all(queues)

@@ -11,7 +11,7 @@ from kingdom.adapters.messaging.smtp import Security, SmtpMailer
 from kingdom.entrypoints.event_delivery import describe
 from kingdom.entrypoints.settings import Settings
 from kingdom.workers.mail import describe_mail, mailer_for
-from kingdom.workers.settings import WorkerSettings, WorkerSettingsError
+from kingdom.workers.settings import SettingsError, WorkerSettings
 
 
 def test_by_default_mail_goes_to_the_data_directory() -> None:
@@ -61,7 +61,7 @@ def test_the_servers_start_up_line_says_where_mail_goes_when_it_sends_it() -> No
     ],
 )
 def test_a_bad_smtp_url_names_the_variable_and_hides_the_password(url: str) -> None:
-    with pytest.raises(WorkerSettingsError) as refused:
+    with pytest.raises(SettingsError) as refused:
         WorkerSettings.from_environ({"KINGDOM_SMTP_URL": url})
 
     assert refused.value.name == "KINGDOM_SMTP_URL"
@@ -80,5 +80,5 @@ def test_senders(sender: str) -> None:
     "sender", ["kingdom", "@example.org", "kingdom@", "a@b\r\nBcc: c@d", "Kingdom <>"]
 )
 def test_a_bad_sender_is_refused(sender: str) -> None:
-    with pytest.raises(WorkerSettingsError, match="KINGDOM_MAIL_FROM"):
+    with pytest.raises(SettingsError, match="KINGDOM_MAIL_FROM"):
         WorkerSettings.from_environ({"KINGDOM_MAIL_FROM": sender})

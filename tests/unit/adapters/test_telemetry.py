@@ -15,7 +15,7 @@ from kingdom.adapters.telemetry import Tracing, configure_tracing, traces_endpoi
 from kingdom.adapters.trace_logging import TraceIdFilter, add_trace_ids
 from kingdom.entrypoints.log_format import JsonFormatter, logging_config
 from kingdom.services.tracing import current_trace_parent, in_trace, parse_traceparent
-from kingdom.workers.settings import WorkerSettings, WorkerSettingsError
+from kingdom.workers.settings import SettingsError, WorkerSettings
 
 OFFERED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -177,7 +177,7 @@ def test_where_spans_go_is_read_with_the_settings(
 
 
 def test_a_bad_kingdom_endpoint_is_a_setting_error() -> None:
-    with pytest.raises(WorkerSettingsError, match="KINGDOM_OTEL_EXPORTER_OTLP_ENDPOINT"):
+    with pytest.raises(SettingsError, match="KINGDOM_OTEL_EXPORTER_OTLP_ENDPOINT"):
         WorkerSettings.from_environ({"KINGDOM_OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"})
 
 

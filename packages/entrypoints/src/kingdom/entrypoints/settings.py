@@ -25,7 +25,7 @@ from kingdom.workers.settings import (
     WorkerSettings,
     default_database_url,
 )
-from kingdom.workers.settings import WorkerSettingsError as SettingsError
+from kingdom.workers.settings import SettingsError as SettingsError
 
 _YEAR_SECONDS = 365 * 24 * 60 * 60
 MIN_SIGNING_KEY_BYTES = 32

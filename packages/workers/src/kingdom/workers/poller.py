@@ -36,7 +36,7 @@ from kingdom.adapters.messaging.sqs_client import sqs_client
 from kingdom.adapters.messaging.sqs_queue import SqsQueue
 from kingdom.workers import composition
 from kingdom.workers.lambda_handler import handle
-from kingdom.workers.settings import WorkerSettings, WorkerSettingsError
+from kingdom.workers.settings import SettingsError, WorkerSettings
 
 FAILED = 1
 BAD_CONFIGURATION = 2
@@ -103,7 +103,7 @@ async def _sleep_unless(stop: asyncio.Event, *, seconds: float) -> None:
 def run(environ: Mapping[str, str]) -> int:
     try:
         settings = WorkerSettings.from_environ(environ)
-    except WorkerSettingsError as error:
+    except SettingsError as error:
         print(f"kingdom poller: invalid setting {error}", file=sys.stderr)
         return BAD_CONFIGURATION
     if not settings.sqs_queue_url:

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kingdom.adapters.messaging.sqs_client import sqs_client
 from kingdom.adapters.messaging.sqs_queue import RedriveError, SqsQueue, redrive
-from kingdom.workers.settings import WorkerSettings, WorkerSettingsError
+from kingdom.workers.settings import SettingsError, WorkerSettings
 
 FAILED = 1
 BAD_USAGE = 2
@@ -65,7 +65,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     arguments = _parser().parse_args(argv)
     try:
         settings = WorkerSettings.from_environ(environ)
-    except WorkerSettingsError as error:
+    except SettingsError as error:
         return _fail(BAD_USAGE, f"invalid setting {error}")
     if not settings.sqs_queue_url:
         return _fail(BAD_USAGE, "KINGDOM_SQS_QUEUE_URL is not set: which queue gets the messages?")

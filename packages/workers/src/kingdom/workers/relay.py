@@ -32,7 +32,7 @@ from kingdom.services.ports.outbox import EventTransport
 from kingdom.services.relay import OutboxRelay
 from kingdom.services.tracing import NO_TRACER, Tracer
 from kingdom.workers.composition import WORKER_SERVICE
-from kingdom.workers.settings import WorkerSettings, WorkerSettingsError
+from kingdom.workers.settings import SettingsError, WorkerSettings
 
 BAD_CONFIGURATION = 2
 NO_QUEUE = (
@@ -73,7 +73,7 @@ async def serve_relay(relay: OutboxRelay, database: Database, stop: asyncio.Even
 def run(environ: Mapping[str, str]) -> int:
     try:
         settings = WorkerSettings.from_environ(environ)
-    except WorkerSettingsError as error:
+    except SettingsError as error:
         print(f"kingdom relay: invalid setting {error}", file=sys.stderr)
         return BAD_CONFIGURATION
     if not settings.sqs_queue_url:

@@ -23,7 +23,7 @@ PREFIX = "KINGDOM_"
 DEFAULT_DATA_DIR = Path(".kingdom")
 
 
-class WorkerSettingsError(ValueError):
+class SettingsError(ValueError):
     """A ``KINGDOM_*`` variable holds a value the workers cannot use."""
 
     def __init__(self, name: str, value: str, reason: str) -> None:
@@ -78,16 +78,16 @@ class WorkerSettings:
             try:
                 parse_database_url(database_url)
             except DatabaseUrlError as error:
-                raise WorkerSettingsError("DATABASE_URL", "<hidden>", str(error)) from None
+                raise SettingsError("DATABASE_URL", "<hidden>", str(error)) from None
         relay = get("RELAY", "on").lower()
         if relay not in ("on", "off"):
-            raise WorkerSettingsError("RELAY", relay, "expected on or off")
+            raise SettingsError("RELAY", relay, "expected on or off")
         smtp_url = get("SMTP_URL")
         if smtp_url:
             try:
                 SmtpEndpoint.parse(smtp_url)
             except SmtpUrlError as error:
-                raise WorkerSettingsError("SMTP_URL", _redacted(smtp_url), str(error)) from None
+                raise SettingsError("SMTP_URL", _redacted(smtp_url), str(error)) from None
         return cls(
             data_dir=Path(get("DATA_DIR", defaults.data_dir)),
             database_url=database_url,
@@ -133,9 +133,9 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise WorkerSettingsError(name, value, "expected an integer") from None
+        raise SettingsError(name, value, "expected an integer") from None
     if not low <= number <= high:
-        raise WorkerSettingsError(name, value, f"expected {low} to {high}")
+        raise SettingsError(name, value, f"expected {low} to {high}")
     return number
 
 
@@ -144,7 +144,7 @@ def _http_url(name: str, value: str) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise WorkerSettingsError(name, value, "expected an http(s) URL")
+        raise SettingsError(name, value, "expected an http(s) URL")
     return value
 
 
@@ -162,5 +162,5 @@ def _mail_from(value: str) -> str:
     _name, address = parseaddr(value)
     local, at, domain = address.rpartition("@")
     if not (at and local and domain) or not value.isprintable() or " " in address:
-        raise WorkerSettingsError("MAIL_FROM", value, "expected an e-mail address")
+        raise SettingsError("MAIL_FROM", value, "expected an e-mail address")
     return value

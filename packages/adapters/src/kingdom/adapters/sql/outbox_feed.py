@@ -12,10 +12,12 @@
   in-process workers write while the relay sends. So the rows are read
   without a lock and stamped in a short write transaction after the send.
   Two relays on one SQLite file (two uvicorn workers) may then send a row
-  twice, never lose one: the consumers' inbox makes the repeat harmless. Outages surface as
-:class:`~kingdom.services.outages.Unavailable` (see :mod:`.outages`), lock
-trouble as :class:`~kingdom.services.ports.ConcurrencyConflict`: the relay
-backs off from either.
+  twice, never lose one: the consumers' inbox makes the repeat harmless.
+
+Outages surface as :class:`~kingdom.services.outages.Unavailable` (see
+:mod:`.outages`), lock trouble as
+:class:`~kingdom.services.ports.ConcurrencyConflict`: the relay backs off
+from either.
 """
 
 from __future__ import annotations
@@ -119,7 +121,10 @@ class _SqlBatch(ClaimedBatch):
         ids = sorted(self._published)
         statement = (
             update(outbox)
-            .where(outbox.c.message_id.in_(bindparam("ids", expanding=True)))
+            .where(
+                outbox.c.message_id.in_(bindparam("ids", expanding=True)),
+                outbox.c.published_at.is_(None),  # SQLite: another relay's stamp stands
+            )
             .values(published_at=self._clock.now())
         )
         for start in range(0, len(ids), _MARK_CHUNK):

@@ -65,6 +65,6 @@ class SqlOutgoingMailbox(OutgoingMailbox):
         if not self.removed(mail):
             await self._transaction.execute(_INSERT, {key: getattr(mail, key) for key in _COLUMNS})
         elif not change.new:
-            # No row count check: the row is locked since find, so only this
-            # transaction's own prune (of an expired mail) can have deleted it.
+            # No row count check: the row is locked since it was found, so it
+            # is still there (SQLite: this transaction is the only writer).
             await self._transaction.execute(_DELETE, {"id": mail.id})

@@ -30,8 +30,8 @@ class FakeOutgoingMailbox(OutgoingMailbox):
 
     def check(self, change: Change) -> None:
         mail: OutgoingMail = change.record
-        # A removal finds the mail gone only if this unit of work pruned it
-        # (expired); the SQL adapter's row lock keeps everyone else out.
+        # A removal needs no check: the SQL adapter's row lock keeps everyone
+        # else away from a mail between finding and deleting it.
         if not self.removed(mail) and mail.id in self.store.outgoing_mail:
             raise ConcurrencyConflict(f"{self.noun} {mail.id!r} was added concurrently")
 

@@ -12,13 +12,13 @@ commits (the consumer's inbox entry commits with the deletion).
 **Why a secret sits in the database, briefly.** A password-reset mail carries
 the reset code in plain text, and the code must reach the worker without
 travelling in an event (events are relayed, queued, logged and audited) or
-in a log line. The ``outgoing_mail`` row is the one place it lives: written
-with the token (whose *hash* alone is what redeems it), readable by whoever
-can read the database (operators, backups taken in that window), and
-deleted as soon as the mail is handed over, refused for good, or found
+in a log line. The ``outgoing_mail`` row is the one place it lives in
+clear: written with the token (which stores only the code's hash), readable
+by whoever can read the database (operators, backups taken in that window),
+and deleted as soon as the mail is handed over, refused for good, or found
 expired — at the latest, the next time this handler runs after the code's
-expiry (every run prunes the expired rows). An expired code is worthless:
-the token it belongs to no longer redeems.
+expiry (every run first prunes the expired rows). An expired code is
+worthless: its token no longer accepts it.
 
 **Failures.** :class:`~kingdom.services.ports.TemporaryMailFailure` (server
 unreachable, 4xx, a server that will not take our mail at all) propagates:
@@ -35,6 +35,8 @@ Delivery is at least once: a worker that dies between handing the mail over
 and committing the deletion sends it again on redelivery. A concurrent
 second delivery of the same event waits for the first on the mail's row
 lock (PostgreSQL; SQLite has one writer) and then finds nothing to send.
+The transaction stays open while the mail server answers: on SQLite that
+holds the database's write lock, so the SMTP timeout bounds the wait.
 """
 
 from __future__ import annotations
@@ -70,18 +72,15 @@ async def send_mail(
     Raises :class:`~kingdom.services.ports.TemporaryMailFailure` (or whatever
     else the mailer raised) to have the event delivered again.
     """
-    now = clock.now()
     async with uow:
-        mail = await uow.outgoing_mail.find(event.message_id)
-        if mail is not None:
-            if now >= mail.expires_at:
-                logger.warning("mail %s expired before it could be sent; dropped", mail.id)
-            else:
-                await _send(mailer, mail, trace_parent)
-            uow.outgoing_mail.remove(mail)
-        pruned = await uow.outgoing_mail.prune(now)
+        # First, so that this event's own mail, if it expired, is not sent either.
+        pruned = await uow.outgoing_mail.prune(clock.now())
         if pruned:
             logger.warning("dropped %d expired unsent mail(s)", pruned)
+        mail = await uow.outgoing_mail.find(event.message_id)
+        if mail is not None:
+            await _send(mailer, mail, trace_parent)
+            uow.outgoing_mail.remove(mail)
         # Also with nothing to send: the consumer's inbox entry commits with it.
         await uow.commit()
 

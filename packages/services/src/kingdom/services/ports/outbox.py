@@ -47,7 +47,10 @@ class Backlog:
 
 
 class ClaimedBatch(ABC):
-    """Unpublished messages held by one relay until the claim ends (no other relay sees them)."""
+    """Unpublished messages claimed by one relay until the claim ends.
+
+    Where the feed can lock them (PostgreSQL) no other relay sees them meanwhile.
+    """
 
     messages: Sequence[OutboxMessage]
 
@@ -61,9 +64,11 @@ class OutboxFeed(ABC):
     def claim(self, limit: int) -> AbstractAsyncContextManager[ClaimedBatch]:
         """Hold the oldest ``limit`` unpublished messages (position order) for this relay.
 
-        Several relays may claim at once: each gets rows no other holds
-        (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite has one writer).
-        Leaving the block with an exception marks nothing.
+        Several relays may claim at once. On PostgreSQL each gets rows no
+        other holds (``FOR UPDATE SKIP LOCKED``); on SQLite claims take no
+        lock (see ``kingdom.adapters.sql.outbox_feed``), so two relays on one
+        file may both send a row: at-least-once either way. Leaving the block
+        with an exception marks nothing.
         """
 
     @abstractmethod
