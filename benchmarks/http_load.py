@@ -200,14 +200,14 @@ async def run_load(
     open again (by client port), until it names none (at most 50 rounds).
     """
     loop = asyncio.get_running_loop()
-    requests = [request] if isinstance(request, bytes) else list(request)
-    load = _Load(requests, check, sample_every)
+    payloads = [request] if isinstance(request, bytes) else list(request)
+    load = _Load(payloads, check, sample_every)
     opened: list[_Connection] = []
     reopened = 0
 
     async def connect(index: int) -> _Connection:
         done: asyncio.Future[None] = loop.create_future()
-        request = requests[index % len(requests)]
+        request = payloads[index % len(payloads)]
         _transport, protocol = await loop.create_connection(
             lambda: _Connection(load, done, request), host, port
         )

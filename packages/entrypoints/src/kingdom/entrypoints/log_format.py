@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import orjson
 
+from kingdom.adapters.trace_logging import TraceIdFilter
+
 _RESERVED: Final = frozenset({"time", "level", "logger", "message", "exception"})
 
 
@@ -112,7 +114,7 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
         # Every line written inside a trace carries its trace id.
-        "filters": {"trace_id": {"()": "kingdom.adapters.trace_logging.TraceIdFilter"}},
+        "filters": {"trace_id": {"()": f"{TraceIdFilter.__module__}.TraceIdFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

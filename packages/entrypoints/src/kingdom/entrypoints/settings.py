@@ -21,9 +21,11 @@ from kingdom.adapters.sql.engine import DEFAULT_POOL_SIZE, DatabaseUrlError, par
 from kingdom.entrypoints.key_ring import KeyRingError, load_key_ring
 from kingdom.workers.settings import (
     DEFAULT_DATA_DIR,
-    PREFIX,
     WorkerSettings,
     default_database_url,
+)
+from kingdom.workers.settings import (
+    PREFIX as PREFIX,
 )
 from kingdom.workers.settings import SettingsError as SettingsError
 
