@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from kingdom.adapters.messaging.sqs import SqsTransport
 from kingdom.adapters.messaging.sqs_client import sqs_client
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 class EventDelivery:
     relay: OutboxRelay | None
     """None with ``KINGDOM_RELAY=off``."""
+    single_relay_lock: Path | None = None
+    """SQLite: a file only one process may lock; only its holder relays (see :func:`_sole`)."""
 
     @property
     def wake(self) -> Callable[[], None] | None:
@@ -52,6 +56,17 @@ class EventDelivery:
         if self.relay is None:
             yield
             return
+        with _sole(self.single_relay_lock) as sole:
+            if not sole:
+                logger.info("another worker process relays this SQLite database's outbox")
+                yield
+                return
+            async with self._relaying(database):
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _relaying(self, database: Database) -> AsyncIterator[None]:
+        assert self.relay is not None
         stop = asyncio.Event()
         task = asyncio.create_task(serve_relay(self.relay, database, stop), name="outbox relay")
         try:
@@ -62,6 +77,32 @@ class EventDelivery:
                 await asyncio.wait_for(task, timeout=10)
             except TimeoutError:
                 logger.warning("the outbox relay did not stop within 10 s; cancelled")
+
+
+@contextlib.contextmanager
+def _sole(lock: Path | None) -> Iterator[bool]:
+    """Whether this process holds ``lock`` (always, without one) until the block ends.
+
+    A relay reads SQLite's outbox without a lock (see the SQL outbox feed),
+    so two relays on one file would send almost every event twice: with
+    several uvicorn workers on the embedded database, the first to lock the
+    file relays and the others leave it be (their commits reach it within
+    ``KINGDOM_RELAY_POLL_MS``). The lock goes with the process, however it ends.
+    """
+    if lock is None:
+        yield True
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def describe(settings: WorkerSettings) -> str:
@@ -92,4 +133,14 @@ def event_delivery(
             dependencies={"clock": clock, "mailer": mailer_for(settings), TRACER: tracer},
         )
         transport = InProcessTransport(consumer)
-    return EventDelivery(build_relay(settings, database, transport, clock, tracer))
+    return EventDelivery(
+        build_relay(settings, database, transport, clock, tracer), _relay_lock(database)
+    )
+
+
+def _relay_lock(database: Database) -> Path | None:
+    """Beside a SQLite file (``kingdom.db.relay-lock``); PostgreSQL needs none (SKIP LOCKED)."""
+    path = database.engine.url.database or ""
+    if database.dialect != "sqlite" or path in ("", ":memory:") or path.startswith("file:"):
+        return None
+    return Path(f"{path}.relay-lock")

@@ -8,14 +8,18 @@ so a relay that resends within SQS's five-minute window sends nothing twice.
 
 boto3 blocks, so each call runs in a thread. A standard queue gets a batch's
 chunks concurrently; a FIFO queue one after another, since two concurrent
-calls could reorder one group. Entry ids are the position in the chunk
+calls could reorder one group. The threads are the transport's own, as many
+as boto3's connection pool holds (10): the default executor has only
+``cpu + 4``, so on a small machine a batch of 100 would go in two waves. Entry ids are the position in the chunk
 (message ids need not be valid entry ids), mapped back on the way out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kingdom.adapters.messaging.envelope import encode_envelope
@@ -24,12 +28,18 @@ from kingdom.services.ports.outbox import EventTransport, OutboxMessage
 MAX_BATCH = 10
 """SendMessageBatch takes at most ten entries."""
 
+CONCURRENT_CALLS = 10
+"""Calls in flight at once: botocore's default ``max_pool_connections``."""
+
 
 class SqsTransport(EventTransport):
-    def __init__(self, client: Any, queue_url: str, *, fifo: bool) -> None:
+    def __init__(
+        self, client: Any, queue_url: str, *, fifo: bool, concurrency: int = CONCURRENT_CALLS
+    ) -> None:
         self._client = client
         self._queue_url = queue_url
         self._fifo = fifo
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="kingdom-sqs")
 
     @property
     def queue_url(self) -> str:
@@ -64,9 +74,10 @@ class SqsTransport(EventTransport):
 
     async def _send_chunk(self, chunk: Sequence[OutboxMessage]) -> list[str]:
         entries = [self._entry(str(index), message) for index, message in enumerate(chunk)]
-        answer = await asyncio.to_thread(
+        call = functools.partial(
             self._client.send_message_batch, QueueUrl=self._queue_url, Entries=entries
         )
+        answer = await asyncio.get_running_loop().run_in_executor(self._threads, call)
         return [chunk[int(failed["Id"])].message_id for failed in answer.get("Failed", [])]
 
     def _entry(self, entry_id: str, message: OutboxMessage) -> dict[str, Any]:
