@@ -6,7 +6,9 @@ import logging
 from dataclasses import replace
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from kingdom.adapters.metrics.worker import WorkerMetrics
 from kingdom.workers.in_process import InProcessTransport
 from unit.workers.support import TRACE_PARENT, FakeConsumer, deposit, examples, outbox_message
 
@@ -46,3 +48,19 @@ async def test_the_messages_that_failed_are_reported_and_the_others_consumed(
 
 async def test_nothing_to_send_is_nothing_failed() -> None:
     assert list(await InProcessTransport(FakeConsumer()).send([])) == []
+
+
+async def test_outcomes_are_counted_and_a_message_offered_again_is_a_redelivery() -> None:
+    registry = CollectorRegistry()
+    ok, flaky = deposit(1), deposit(2)
+    consumer = FakeConsumer(failing={flaky.message_id})
+    transport = InProcessTransport(consumer, metrics=WorkerMetrics(registry))
+
+    await transport.send([outbox_message(ok), outbox_message(flaky)])
+    consumer.failing.clear()  # fixed: the relay's next round delivers it
+    await transport.send([outbox_message(flaky)])
+
+    def count(outcome: str) -> float | None:
+        return registry.get_sample_value("kingdom_worker_messages_total", {"outcome": outcome})
+
+    assert (count("processed"), count("failed"), count("redelivered")) == (2, 1, 1)

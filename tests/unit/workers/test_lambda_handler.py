@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from kingdom.workers.lambda_handler import handle_batch
+from kingdom.workers.lambda_handler import handle_batch, report_metrics
 from unit.workers.support import TRACE_PARENT, FakeConsumer, deposit, envelope, sqs_record
 
 FIFO_ARN = "arn:aws:sqs:us-east-1:123456789012:kingdom.fifo"
@@ -125,3 +126,19 @@ def test_each_failure_is_one_log_line_with_its_message_id_and_never_the_body(
     assert lines[0].startswith("record poison failed: not an event envelope")
     assert lines[1].startswith("record handler-fails failed: FundsDeposited: RuntimeError")
     assert not any("ann@example.org" in line or "a-1" in line for line in lines)
+
+
+def test_a_batch_reports_its_outcomes_in_embedded_metric_format(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    records = [
+        {"messageId": "a", "attributes": {"ApproximateReceiveCount": "1"}},
+        {"messageId": "b", "attributes": {"ApproximateReceiveCount": "3"}},
+        {"messageId": "c", "attributes": {"ApproximateReceiveCount": "1"}},
+    ]
+    report_metrics({"Records": records}, {"batchItemFailures": [{"itemIdentifier": "b"}]})
+
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Kingdom"
+    outcomes = ("MessagesProcessed", "MessagesFailed", "MessagesRedelivered")
+    assert [line[name] for name in outcomes] == [[2.0], [1.0], [1.0]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
 from kingdom.adapters.metrics import pool_usage
+from kingdom.adapters.metrics.worker import WorkerMetrics
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
 from kingdom.adapters.security.token_cache import CachingTokenVerifier
@@ -67,6 +68,8 @@ class Kingdom:
     """The outbox relay (and, embedded, the workers) this process runs."""
     tracing: Tracing | None = None
     """The span exporter, when an OTLP endpoint is configured (``KINGDOM_OTEL_*``, ``OTEL_*``)."""
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    """This process's metrics (the in-process workers' counters among them): ``GET /metrics``."""
 
 
 SERVER_SERVICE = "kingdom-server"
@@ -94,7 +97,8 @@ def build(settings: Settings) -> Kingdom:
     )
     tracing = configure_tracing(settings.events.otel_traces_endpoint, SERVER_SERVICE)
     tracer = tracing.tracer if tracing is not None else NO_TRACER
-    events = event_delivery(settings.events, database, clock, tracer)
+    registry = CollectorRegistry()
+    events = event_delivery(settings.events, database, clock, tracer, WorkerMetrics(registry))
     wake_relay = events.wake
     bus = bootstrap(
         uow_factory=lambda: SqlUnitOfWork(database, after_commit=wake_relay),
@@ -143,7 +147,7 @@ def build(settings: Settings) -> Kingdom:
         read_snapshot=ReadSnapshots(database),
         audit=SqlAuditQueries(database, cursors),
     )
-    return Kingdom(settings, database, bus, services, keys, events, tracing)
+    return Kingdom(settings, database, bus, services, keys, events, tracing, registry)
 
 
 def _published(keys: KeySet) -> dict[str, list[dict[str, str]]] | None:
@@ -199,7 +203,7 @@ def metrics_endpoint(kingdom: Kingdom) -> MetricsEndpoint | None:
         return None
     database = kingdom.database
     return MetricsEndpoint(
-        CollectorRegistry(),
+        kingdom.registry,
         allow=kingdom.settings.metrics_allow,
         pool_stats=lambda: pool_usage(
             database.engine.sync_engine.pool, database.writer.sync_engine.pool

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kingdom.adapters.messaging.sqs import SqsTransport
 from kingdom.adapters.messaging.sqs_client import sqs_client
+from kingdom.adapters.metrics.worker import WorkerMetrics
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.services.consumers import build_consumer
@@ -117,7 +118,11 @@ def describe(settings: WorkerSettings) -> str:
 
 
 def event_delivery(
-    settings: WorkerSettings, database: Database, clock: Clock, tracer: Tracer = NO_TRACER
+    settings: WorkerSettings,
+    database: Database,
+    clock: Clock,
+    tracer: Tracer = NO_TRACER,
+    metrics: WorkerMetrics | None = None,
 ) -> EventDelivery:
     """The relay ``settings`` ask for; its sends, and the in-process workers' consumption,
     are spans through ``tracer``."""
@@ -132,7 +137,7 @@ def event_delivery(
             uow_factory=lambda: SqlUnitOfWork(database),
             dependencies={"clock": clock, "mailer": mailer_for(settings), TRACER: tracer},
         )
-        transport = InProcessTransport(consumer)
+        transport = InProcessTransport(consumer, metrics=metrics)
     return EventDelivery(
         build_relay(settings, database, transport, clock, tracer), _relay_lock(database)
     )

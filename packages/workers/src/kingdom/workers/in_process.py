@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 
+from kingdom.adapters.metrics.worker import WorkerMetrics
 from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.services.ports.outbox import EventTransport, OutboxMessage
 from kingdom.services.tracing import in_trace
@@ -29,18 +30,39 @@ logger = logging.getLogger(__name__)
 
 
 class InProcessTransport(EventTransport):
-    def __init__(self, consumer: EventConsumer, codec: EventCodec = EVENTS) -> None:
+    def __init__(
+        self,
+        consumer: EventConsumer,
+        codec: EventCodec = EVENTS,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         self._consumer = consumer
         self._codec = codec
+        self._metrics = metrics
+        self._failed_before: set[str] = set()
+        """Ids that failed here: when the relay offers one again, it is a redelivery."""
 
     async def send(self, messages: Sequence[OutboxMessage]) -> Collection[str]:
         """Consume ``messages`` in order; the ids of those that failed (to retry)."""
         failed: list[str] = []
         for message in messages:
             with in_trace(message.trace_parent):
-                if not await self._consume(message):
-                    failed.append(message.message_id)
+                consumed = await self._consume(message)
+            self._count(message.message_id, consumed)
+            if not consumed:
+                failed.append(message.message_id)
         return failed
+
+    def _count(self, message_id: str, consumed: bool) -> None:
+        if message_id in self._failed_before:
+            if self._metrics is not None:
+                self._metrics.redelivered()
+            if consumed:
+                self._failed_before.discard(message_id)
+        elif not consumed:
+            self._failed_before.add(message_id)
+        if self._metrics is not None:
+            (self._metrics.processed if consumed else self._metrics.failed)()
 
     async def _consume(self, message: OutboxMessage) -> bool:
         """Whether ``message`` was consumed (a failure is logged)."""

@@ -29,6 +29,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -43,15 +45,38 @@ from kingdom.workers.consuming import EventConsumer
 from kingdom.workers.records import decode_record
 
 logger = logging.getLogger(__name__)
+_METRICS = Metrics(namespace="Kingdom", service="kingdom-worker")
 
 
 def handle(event: Mapping[str, Any], context: Any) -> PartialItemFailureResponse:
     """Lambda's entry point: consume an SQS batch with the container's worker."""
     worker = composition.worker()
     try:
-        return handle_batch(event, worker.consumer, worker.loop)
+        response = handle_batch(event, worker.consumer, worker.loop)
     finally:
         worker.flush_spans()
+    report_metrics(event, response)
+    return response
+
+
+def report_metrics(event: Mapping[str, Any], response: PartialItemFailureResponse) -> None:
+    """The batch's outcomes as one CloudWatch embedded-metric-format line on stdout.
+
+    CloudWatch turns the line into metrics (namespace ``Kingdom``); the poller
+    prints the same lines. ``MessagesRedelivered``: records SQS delivered
+    before (a retry after a failure or a visibility timeout).
+    """
+    records = list(event.get("Records") or [])
+    failed = len(response["batchItemFailures"])
+    redelivered = sum(
+        1
+        for record in records
+        if int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1") or 1) > 1
+    )
+    _METRICS.add_metric("MessagesProcessed", MetricUnit.Count, len(records) - failed)
+    _METRICS.add_metric("MessagesFailed", MetricUnit.Count, failed)
+    _METRICS.add_metric("MessagesRedelivered", MetricUnit.Count, redelivered)
+    _METRICS.flush_metrics()
 
 
 def handle_batch(
