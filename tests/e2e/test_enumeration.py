@@ -42,7 +42,7 @@ RESET = """
 mutation($input: RequestPasswordResetInput!) { requestPasswordReset(input: $input) { accepted } }
 """
 _REQUEST_ID = re.compile(rb'"requestId":"[^"]*"')
-_VARYING_HEADERS = {"date", "x-request-id"}
+_VARYING_HEADERS = {"date", "x-request-id", "traceparent"}
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:kingdom-events"
 
 # Tags a wheel may carry to load on Lambda's python3.11 x86_64 (Amazon Linux 2023, glibc 2.34).
 _LAMBDA_TAG = re.compile(
-    r"(py3|py311|cp311)-(none|abi3|cp311)-"
+    r"(py3|py311|cp3(\d+))-(none|abi3|cp311)-"
     r"(any|manylinux1_x86_64|manylinux2010_x86_64|manylinux2014_x86_64|manylinux_2_(\d+)_x86_64)"
 )
 
@@ -164,7 +164,12 @@ def _loads_on_lambda(tag: str) -> bool:
     match = _LAMBDA_TAG.fullmatch(tag)
     if match is None:
         return False
-    glibc_minor = match.group(4)
+    python_minor, abi, glibc_minor = match.group(2), match.group(3), match.group(5)
+    if python_minor is not None:
+        # cp311 for CPython 3.11's own ABI; the stable ABI (abi3) of any 3.x up to 3.11.
+        stable = abi == "abi3" and int(python_minor) <= 11
+        if not (stable or (python_minor == "11" and abi == "cp311")):
+            return False
     return glibc_minor is None or int(glibc_minor) <= 34
 
 
