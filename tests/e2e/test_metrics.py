@@ -1,5 +1,4 @@
-"""``GET /metrics`` on the real server: two uvicorn workers' counts add up in every scrape.
-"""
+"""``GET /metrics`` on the real server: two uvicorn workers' counts add up in every scrape."""
 
 from __future__ import annotations
 

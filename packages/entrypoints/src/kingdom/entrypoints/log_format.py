@@ -129,5 +129,10 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            # At DEBUG these log statements with their parameters: a queued mail's
+            # body (a reset code) among them. Never below WARNING, whatever the level.
+            "aiosqlite": {"level": "WARNING"},
+            "sqlalchemy": {"level": "WARNING"},
+            "asyncpg": {"level": "WARNING"},
         },
     }

@@ -36,14 +36,13 @@ DEPENDENCY_NAMES: frozenset[str] = frozenset(
         "hasher",
         "tokens",
         "secrets",
-        "mailer",
         "throttle",
         "session_policy",
     }
 )
 """What the default handlers ask for besides ``uow`` (see :mod:`kingdom.services.ports`):
 ``clock: Clock``, ``ids: IdGenerator``, ``hasher: PasswordHasher``, ``tokens: TokenIssuer``,
-``secrets: SecretSource``, ``mailer: Mailer``,
+``secrets: SecretSource``,
 ``throttle: LoginThrottle``, ``session_policy: SessionPolicy``
 (:mod:`kingdom.services.identity.sessions`)."""
 

@@ -1,7 +1,7 @@
 """Making a cheap branch take as long as an expensive one, so timing tells nothing.
 
 A password-reset request for a registered address writes a token, bumps the
-user, adds an outbox row and sends a mail; for an unknown address there is
+user, adds an outbox row and queues a mail; for an unknown address there is
 nothing to write. Measured end to end that is a few milliseconds on SQLite
 and around ten on PostgreSQL: over a few hundred requests, enough to tell
 registered addresses apart. Doing fake writes for unknown addresses would
