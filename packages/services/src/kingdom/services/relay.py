@@ -1,8 +1,9 @@
 """The outbox relay: committed events leave through here, and only through here.
 
 One round claims the oldest unpublished messages, sends them and marks what
-the transport accepted as published, all inside the claim, so a second relay
-never sends the same rows in the same round. What the transport refused stays
+the transport accepted as published. A claim is exclusive where the feed can
+make it so (PostgreSQL's SKIP LOCKED), so a second relay never sends the
+same rows in the same round; SQLite's feed cannot, and serves one relay. What the transport refused stays
 unpublished and goes again in a later round. A relay killed between sending
 and marking sends again: delivery is at-least-once.
 
