@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kingdom.domain.shared import Command, Event, Message
+from kingdom.services.causation import acting_as
 from kingdom.services.idempotency import Idempotency, idempotency_key_of
 from kingdom.services.injection import BoundHandler, Handler, bind
 from kingdom.services.ports import ConcurrencyConflict, UnitOfWork
@@ -106,7 +107,11 @@ class MessageBus:
             raise NoHandler(f"no handler for command {type(command).__name__}")
         logger.debug("handling command %r", command)
         name = type(command).__name__
-        with self._tracer.span(f"command {name}", current_trace_parent()):
+        actor = getattr(command, "actor", None)
+        with (
+            acting_as(getattr(actor, "user_id", None)),
+            self._tracer.span(f"command {name}", current_trace_parent()),
+        ):
             return await self._invoke(handler, command, queue)
 
     async def _drain(self, queue: deque[Event]) -> None:

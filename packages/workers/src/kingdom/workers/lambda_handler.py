@@ -39,6 +39,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from kingdom.services.causation import acting_as
 from kingdom.services.tracing import in_trace
 from kingdom.workers import composition
 from kingdom.workers.consuming import EventConsumer
@@ -111,7 +112,7 @@ class HandlerFailed(Exception):
 async def _consume(record: Mapping[str, Any], consumer: EventConsumer) -> None:
     delivery = decode_record(record)
     try:
-        with in_trace(delivery.trace_parent):
+        with in_trace(delivery.trace_parent), acting_as(delivery.actor_id):
             await consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
     except Exception as error:
         name = type(delivery.event).__name__

@@ -36,6 +36,7 @@ def encode_envelope(message: OutboxMessage) -> str:
             "aggregate_id": message.aggregate_id,
             "aggregate_version": message.aggregate_version,
             "trace_parent": message.trace_parent,
+            "actor_id": message.actor_id,
         },
         separators=(",", ":"),
         sort_keys=True,
@@ -68,6 +69,7 @@ def decode_envelope(body: str) -> OutboxMessage:
         aggregate_id=_optional(data, "aggregate_id", str),
         aggregate_version=_optional(data, "aggregate_version", int),
         trace_parent=_optional(data, "trace_parent", str),
+        actor_id=_optional(data, "actor_id", str),
     )
 
 

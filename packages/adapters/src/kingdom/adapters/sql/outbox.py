@@ -37,6 +37,8 @@ outbox = Table(
     # span, or the command's when spans are recorded): the relay sends it on,
     # so the worker that handles the event continues the same trace.
     Column("trace_parent", String(TRACEPARENT_LENGTH), nullable=True),
+    # The user whose command committed the event (None: the system, a stranger).
+    Column("actor_id", String(64), nullable=True),
     # Only the unpublished tail is ever scanned by the relay: a partial index
     # stays small however long the table grows.
     Index(

@@ -143,4 +143,5 @@ def _message(row: RowMapping) -> OutboxMessage:
         aggregate_version=row["aggregate_version"],
         position=row["position"],
         trace_parent=row["trace_parent"],
+        actor_id=row["actor_id"],
     )

@@ -53,6 +53,7 @@ from kingdom.adapters.sql.inbox import SqlInbox
 from kingdom.adapters.sql.outbox import EventSource, outbox, outbox_row
 from kingdom.adapters.sql.outgoing_mail import SqlOutgoingMailbox
 from kingdom.adapters.sql.records import SqlTransaction
+from kingdom.services.causation import current_actor_id
 from kingdom.services.ports import Change, UnitOfWork
 from kingdom.services.tracing import current_trace_parent
 
@@ -114,13 +115,11 @@ class SqlUnitOfWork(UnitOfWork):
             rows.sort(key=lambda pair: pair[0].occurred_at)
             # The trace current at commit (the request's, the command's span):
             # the workers that handle these events continue it.
-            trace_parent = current_trace_parent()
+            # And who acted (the command's actor), for the audit trail.
+            origin = {"trace_parent": current_trace_parent(), "actor_id": current_actor_id()}
             await self.transaction.execute(
                 _INSERT_OUTBOX,
-                [
-                    {**outbox_row(event, source, self._codec), "trace_parent": trace_parent}
-                    for event, source in rows
-                ],
+                [{**outbox_row(event, source, self._codec), **origin} for event, source in rows],
             )
         await self.transaction.commit()
         if rows and self._after_commit is not None:

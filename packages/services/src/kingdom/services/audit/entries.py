@@ -219,9 +219,12 @@ def audit_entry(
     *,
     recorded_at: datetime,
     trace_parent: str | None = None,
+    actor_id: str | None = None,
     table: Mapping[type[Event], Audited] = AUDITED,
 ) -> AuditEntry:
     """The audit trail's entry for ``event``, recorded at ``recorded_at``.
+
+    ``actor_id``: who committed it (events name no actor; the delivery does).
 
     Looked up by the event's exact class: a subclass has a name of its own.
     """
@@ -229,7 +232,7 @@ def audit_entry(
     if audited is None:
         raise NotAudited(f"the audit trail does not describe {type(event).__qualname__}")
     description = audited.describe(event)
-    actor = getattr(event, "actor_id", None)
+    actor = getattr(event, "actor_id", None) or actor_id
     return AuditEntry(
         message_id=event.message_id,
         event_type=audited.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kingdom.domain.shared import Event
 from kingdom.services.audit.entries import audit_entry
+from kingdom.services.causation import current_actor_id
 from kingdom.services.ports import Clock, UnitOfWork
 
 
@@ -16,7 +17,13 @@ async def record_audit(
     event: Event, uow: UnitOfWork, clock: Clock, trace_parent: str | None = None
 ) -> None:
     """Add the audit entry describing ``event`` (if it is not there yet), and commit."""
-    entry = audit_entry(event, recorded_at=clock.now(), trace_parent=trace_parent)
+    entry = audit_entry(
+        event,
+        recorded_at=clock.now(),
+        trace_parent=trace_parent,
+        # The command's actor, which the worker sets from the message while consuming.
+        actor_id=current_actor_id(),
+    )
     async with uow:
         if await uow.audit.find(event.message_id) is None:
             uow.audit.add(entry)

@@ -36,6 +36,8 @@ class OutboxMessage:
     """Order in the outbox (0 once it left the database: it means nothing elsewhere)."""
     trace_parent: str | None = None
     """W3C ``traceparent`` of the request that caused the event, if known."""
+    actor_id: str | None = None
+    """The user whose command committed the event, if any."""
 
 
 @dataclass(frozen=True)

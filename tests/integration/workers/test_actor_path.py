@@ -1,0 +1,54 @@
+"""The audit trail says who: the command's actor rides on the outbox row to the workers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from integration.adapters.support import SqlApp, schema_database
+from kingdom.adapters.messaging.envelope import decode_envelope, encode_envelope
+from kingdom.adapters.sql.audit import audit_entries
+from kingdom.adapters.sql.outbox import outbox
+from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
+from kingdom.domain.identity import CreateRole, RegisterUser
+from kingdom.services.fakes import superuser
+
+
+async def test_the_audit_entry_names_the_user_whose_command_committed_the_event(
+    database_url: str,
+) -> None:
+    async with schema_database(database_url) as database:
+        app = SqlApp(database)
+        await app.bus.handle(
+            RegisterUser(
+                meta=app.meta(), email="ann@example.org", display_name="Ann", password="a long one"
+            )
+        )
+        await app.bus.handle(
+            CreateRole(
+                meta=app.meta(),
+                actor=superuser("u-admin"),
+                code="teller",
+                name="Teller",
+                policies=(),
+            )
+        )
+        async with database.engine.connect() as connection:
+            stored = (await connection.execute(select(outbox.c.actor_id))).scalars().all()
+        assert stored == [None, "u-admin"]  # a stranger registering is nobody
+
+        # What the relay sends carries it, through the SQS envelope too.
+        async with SqlOutboxFeed(database, app.clock).claim(10) as batch:
+            sent = [decode_envelope(encode_envelope(m)).actor_id for m in batch.messages]
+        assert sent == [None, "u-admin"]
+
+        assert await app.deliver_events() == 2
+        async with database.engine.connect() as connection:
+            audited = (
+                await connection.execute(
+                    select(audit_entries.c.event_type, audit_entries.c.actor_id)
+                )
+            ).all()
+    assert sorted(tuple(row) for row in audited) == [
+        ("identity.RoleCreated", "u-admin"),
+        ("identity.UserRegistered", None),
+    ]
