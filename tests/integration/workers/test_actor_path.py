@@ -33,7 +33,11 @@ async def test_the_audit_entry_names_the_user_whose_command_committed_the_event(
             )
         )
         async with database.engine.connect() as connection:
-            stored = (await connection.execute(select(outbox.c.actor_id))).scalars().all()
+            stored: list[str | None] = list(
+                (
+                    await connection.execute(select(outbox.c.actor_id).order_by(outbox.c.position))
+                ).scalars()
+            )
         assert stored == [None, "u-admin"]  # a stranger registering is nobody
 
         # What the relay sends carries it, through the SQS envelope too.
