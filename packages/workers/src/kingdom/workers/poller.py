@@ -35,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kingdom.adapters.messaging.sqs_client import sqs_client
 from kingdom.adapters.messaging.sqs_queue import SqsQueue
 from kingdom.workers import composition
+from kingdom.workers.console import log_to_stderr
 from kingdom.workers.lambda_handler import handle
 from kingdom.workers.settings import SettingsError, WorkerSettings
 
@@ -109,7 +110,7 @@ def run(environ: Mapping[str, str]) -> int:
     if not settings.sqs_queue_url:
         print(f"kingdom poller: {NO_QUEUE}", file=sys.stderr)
         return BAD_CONFIGURATION
-    _log_to_stderr()
+    log_to_stderr()
     # Built now, in this thread and before our own loop runs: a bad database
     # fails at start-up, and the embedded database is migrated before the first batch.
     try:
@@ -146,14 +147,6 @@ async def _poll(settings: WorkerSettings, queue_url: str) -> int:
     await poll(queue, handle, stop, wait_seconds=settings.poller_wait_seconds)
     print("kingdom poller: stopped", flush=True)
     return 0
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("kingdom")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 def main() -> NoReturn:

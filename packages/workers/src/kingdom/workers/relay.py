@@ -12,7 +12,6 @@ reuses for its in-process relay.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -32,6 +31,7 @@ from kingdom.services.ports.outbox import EventTransport
 from kingdom.services.relay import OutboxRelay
 from kingdom.services.tracing import NO_TRACER, Tracer
 from kingdom.workers.composition import WORKER_SERVICE
+from kingdom.workers.console import log_to_stderr
 from kingdom.workers.settings import SettingsError, WorkerSettings
 
 BAD_CONFIGURATION = 2
@@ -79,7 +79,7 @@ def run(environ: Mapping[str, str]) -> int:
     if not settings.sqs_queue_url:
         print(f"kingdom relay: {NO_QUEUE}", file=sys.stderr)
         return BAD_CONFIGURATION
-    _log_to_stderr()
+    log_to_stderr()
     asyncio.run(_relay(settings, settings.sqs_queue_url))
     return 0
 
@@ -105,14 +105,6 @@ async def _relay(settings: WorkerSettings, queue_url: str) -> None:
         await database.dispose()
         if tracing is not None:
             tracing.shutdown()  # the last spans go before the process does
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("kingdom")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 def main() -> NoReturn:
