@@ -20,7 +20,7 @@ from typing import Any, Final, TypeAlias
 from graphql import GraphQLResolveInfo
 from starlette.requests import HTTPConnection
 
-from kingdom.domain.access import Actor
+from kingdom.domain.access import Actor, ReadScope
 from kingdom.domain.shared import Command, MessageMeta, Unauthenticated
 from kingdom.entrypoints.graphql.loaders import Loaders
 from kingdom.services.messagebus import MessageBus
@@ -75,6 +75,8 @@ class RequestContext:
     client_address: str | None = None
     """The peer's IP address (``request.client.host``: the proxy's, unless uvicorn
     trusts its ``X-Forwarded-For``); ``None`` when the server cannot tell."""
+    scopes: dict[tuple[str, str | None], ReadScope] = field(default_factory=dict)
+    """Read scopes already computed in this request, by resource and instance."""
 
     def require_actor(self) -> Actor:
         """The caller, who must have presented a token."""

@@ -67,11 +67,20 @@ def read_scope(info: Info, resource: str, instance: str | None = None) -> ReadSc
     The caller's own instances count through ``"@own"`` grants: by owner in
     the query, or at once for a user (who owns itself).
     """
-    actor = request_context(info).require_actor()
-    owner = None if instance is None else owner_from_id(resource, instance)
-    return authorize(
-        actor.context, resource, Permission.READ, instance, caller=actor.user_id, owner=owner
-    )
+    context = request_context(info)
+    # Once per resource and instance per request, not once per row: a page
+    # of 50 accounts asks for its owners' scope 50 times. The caller's
+    # grants cannot change within a request (a mutation's new grants come
+    # with the next token).
+    key = (resource, instance)
+    scope = context.scopes.get(key)
+    if scope is None:
+        actor = context.require_actor()
+        owner = None if instance is None else owner_from_id(resource, instance)
+        scope = context.scopes[key] = authorize(
+            actor.context, resource, Permission.READ, instance, caller=actor.user_id, owner=owner
+        )
+    return scope
 
 
 def require_write(

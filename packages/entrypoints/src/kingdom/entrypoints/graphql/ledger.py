@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Final
 
 from ariadne import EnumType, MutationType, ObjectType, QueryType
@@ -17,9 +18,11 @@ from kingdom.domain.ledger import (
 )
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
+from kingdom.entrypoints.graphql.directives import read_scope
 from kingdom.entrypoints.graphql.pagination import connection, page_request
 from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, as_selected, selects
-from kingdom.services.ports import AccountView, TransferView, UserView
+from kingdom.services.ports import AccountView, Page, TransferView, UserView
+from kingdom.services.resources import USERS
 
 query = QueryType()
 mutation = MutationType()
@@ -42,9 +45,13 @@ def resolve_account_id(obj: AccountView, *_: Any) -> str:
 
 
 @account.field("owner")
-async def resolve_account_owner(obj: AccountView, info: Info, scope: ReadScope) -> UserView | None:
+def resolve_account_owner(
+    obj: AccountView, info: Info, scope: ReadScope
+) -> UserView | None | Awaitable[UserView | None]:
+    # Synchronous when a page fetched its owners ahead (see resolve_accounts):
+    # no future and no task per row.
     loader = request_context(info).loaders.users(scope, with_roles=selects(info, USER_ROLE_FIELDS))
-    return await loader.load(obj.owner_id)
+    return loader.loaded(obj.owner_id)
 
 
 @account.field("transfers")
@@ -83,7 +90,26 @@ async def resolve_accounts(
     _: None, info: Info, scope: ReadScope, **arguments: Any
 ) -> dict[str, Any]:
     request = as_selected(info, page_request(**arguments))
-    return connection(await request_context(info).services.accounts.list(scope, request))
+    page = await request_context(info).services.accounts.list(scope, request)
+    await _prefetch_owners(info, page)
+    return connection(page)
+
+
+async def _prefetch_owners(info: Info, page: Page[AccountView]) -> None:
+    """The page's owners in one batch, when the query shows them without their roles.
+
+    Each ``owner`` then resolves at once from the loader (same scope, same
+    loader as it would use), instead of awaiting a batch per page.
+    """
+    if not page.edges or not selects(info, {"owner"}, "edges", "node"):
+        return
+    if selects(info, USER_ROLE_FIELDS, "edges", "node", "owner"):
+        return  # owners with roles: the resolver's own loader batches them
+    users = read_scope(info, USERS)
+    if users.denied:
+        return
+    loader = request_context(info).loaders.users(users, with_roles=False)
+    await loader.prefetch(edge.node.owner_id for edge in page.edges)
 
 
 @query.field("account")

@@ -11,7 +11,7 @@ a loader returns is exactly what that scope allows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from kingdom.domain.access import ReadScope
@@ -62,6 +62,30 @@ class DataLoader(Generic[V]):
 
     async def load_many(self, keys: Sequence[str]) -> list[V | None]:
         return list(await asyncio.gather(*(self.load(key) for key in keys)))
+
+    async def prefetch(self, keys: Iterable[str]) -> None:
+        """Load ``keys`` now, in one batch, so that :meth:`loaded` finds them.
+
+        For a resolver that knows what its children will ask for (a page's
+        owners): they then resolve synchronously, without a future each.
+        """
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._cache]
+        if not wanted:
+            return
+        found = await self._fetch(wanted)
+        loop = asyncio.get_running_loop()
+        for key in wanted:
+            if key not in self._cache:  # a concurrent load() may have asked meanwhile
+                future = self._cache[key] = loop.create_future()
+                future.set_result(found.get(key))
+
+    def loaded(self, key: str) -> V | None | Awaitable[V | None]:
+        """The value if already loaded (``None``: there is none), else what :meth:`load` returns."""
+        future = self._cache.get(key)
+        if future is not None and future.done() and not future.cancelled():
+            if future.exception() is None:
+                return future.result()
+        return self.load(key)
 
     def _dispatch(self) -> None:
         keys, self._queue = self._queue, []

@@ -1,0 +1,528 @@
+"""Compiled execution plans: a validated query run without graphql-core's per-field machinery.
+
+graphql-core's executor is general: for every field of every row it collects
+sub-selections, builds a resolve-info and a path, wraps the result in its
+completion logic and checks for awaitables at each step. A 50-row page with
+owners costs ~2 ms of that alone, more than the whole budget of a request.
+A document, though, is cached (:mod:`.documents`), so the work that depends
+only on it can be done once: this module turns an operation into a
+:class:`Plan` — for each selection set, the fields to resolve in response
+order, each with its resolver, its arguments when they are constant and a
+completion function chosen for its type — and a request then only walks the
+data.
+
+The plan gives the *same answer* graphql-core would, or none: it runs
+queries only, without ``@skip``/``@include`` or other directives in the
+operation, introspection (``__schema``, ``__type``) or fragment arguments;
+and as soon as anything goes off the successful path — a resolver raises, a
+non-null field is null, a leaf does not serialize, a type cannot be
+resolved — it gives up with :class:`Unplannable`, and the caller runs the
+operation again with graphql-core, which reports the error with its path
+and nulls exactly as the spec says. Queries have no side effects, so
+running one twice on an error costs time, never correctness.
+
+Awaitable results (root fields, DataLoader lookups) are collected level by
+level and awaited together, so every loader still batches the keys of a
+whole level into one query. Building a plan visits each fragment once per
+selection set it is spread into, as graphql-core does per object: the plan
+is never bigger than the shape of one answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from inspect import isawaitable, iscoroutine
+from types import GeneratorType
+from typing import Any, Final
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLField,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    GraphQLString,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    default_field_resolver,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.language import ListValueNode, ObjectValueNode, ValueNode
+from graphql.pyutils import Path
+
+TYPENAME: Final = "__typename"
+_INTROSPECTION: Final = frozenset({"__schema", "__type"})
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+
+
+_AWAITABLE_TYPES: dict[type, bool] = {}
+_MAPPING_TYPES: dict[type, bool] = {}
+
+
+def _is_awaitable(value: Any) -> bool:
+    """:func:`inspect.isawaitable`, remembered per type: called for every field of every row."""
+    kind = type(value)
+    known = _AWAITABLE_TYPES.get(kind)
+    if known is None:
+        known = isawaitable(value)
+        # Only types whose instances all agree (a generator's flags vary per object).
+        if kind is not GeneratorType:
+            _AWAITABLE_TYPES[kind] = known
+    return known
+
+
+class Unplannable(Exception):
+    """This operation, or this run of it, is graphql-core's to execute."""
+
+
+Complete = Callable[[Any, "Run"], Any]
+"""Turns a resolved value into its part of the response (may leave work pending)."""
+
+
+@dataclass(eq=False)
+class PlannedField:
+    """One response key of a selection set: how to resolve and complete it."""
+
+    key: str
+    name: str
+    definition: GraphQLField | None
+    """``None`` for ``__typename``."""
+    nodes: list[FieldNode]
+    parent: GraphQLObjectType
+    arguments: dict[str, Any] | None
+    """Constant arguments, or ``None`` when they depend on the request's variables."""
+    resolve: Callable[..., Any] | None = None
+    """The field's resolver; ``None``: graphql-core's default (attribute or key)."""
+    complete: Complete = field(default=lambda value, run: value)
+
+
+@dataclass(eq=False)
+class SelectionPlan:
+    """The fields of one selection set on one concrete object type, in response order."""
+
+    type_name: str
+    fields: list[PlannedField]
+
+
+class Planner:
+    """Builds plans for one schema and one document (each selection set once, then cached)."""
+
+    def __init__(
+        self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode]
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+
+    def selection(
+        self, object_type: GraphQLObjectType, field_nodes: Iterable[FieldNode]
+    ) -> SelectionPlan:
+        """The plan of the sub-selections of ``field_nodes`` (one field's nodes) on ``object_type``."""
+        grouped: dict[str, list[FieldNode]] = {}
+        for node in field_nodes:
+            if node.selection_set is not None:
+                self._collect(object_type, node.selection_set, grouped, set())
+        return self._plan(object_type, grouped)
+
+    def root(
+        self, object_type: GraphQLObjectType, selection_set: SelectionSetNode
+    ) -> SelectionPlan:
+        grouped: dict[str, list[FieldNode]] = {}
+        self._collect(object_type, selection_set, grouped, set())
+        return self._plan(object_type, grouped)
+
+    def _collect(
+        self,
+        object_type: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        grouped: dict[str, list[FieldNode]],
+        spread: set[str],
+    ) -> None:
+        """graphql-core's field collection, without directives: response keys in order."""
+        for selection in selection_set.selections:
+            if selection.directives:
+                raise Unplannable("directives in the operation")
+            if isinstance(selection, FieldNode):
+                if selection.name.value in _INTROSPECTION:
+                    raise Unplannable("introspection")
+                key = selection.alias.value if selection.alias else selection.name.value
+                grouped.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                if self._applies(selection.type_condition, object_type):
+                    self._collect(object_type, selection.selection_set, grouped, spread)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if getattr(selection, "arguments", None):
+                    raise Unplannable("fragment arguments")
+                if name in spread:
+                    continue
+                spread.add(name)
+                fragment = self.fragments.get(name)
+                if fragment is None:
+                    raise Unplannable(f"unknown fragment {name}")
+                if self._applies(fragment.type_condition, object_type):
+                    self._collect(object_type, fragment.selection_set, grouped, spread)
+
+    def _applies(self, condition: Any, object_type: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        conditional = self.schema.get_type(condition.name.value)
+        if conditional is object_type:
+            return True
+        if isinstance(conditional, GraphQLAbstractType):  # type: ignore[misc, arg-type]
+            return self.schema.is_sub_type(conditional, object_type)
+        return False
+
+    def _plan(
+        self, object_type: GraphQLObjectType, grouped: dict[str, list[FieldNode]]
+    ) -> SelectionPlan:
+        fields = []
+        for key, nodes in grouped.items():
+            name = nodes[0].name.value
+            if name == TYPENAME:
+                type_name = object_type.name
+                fields.append(
+                    PlannedField(
+                        key,
+                        name,
+                        None,
+                        nodes,
+                        object_type,
+                        {},
+                        complete=lambda value, run, type_name=type_name: type_name,
+                    )
+                )
+                continue
+            definition = object_type.fields.get(name)
+            if definition is None:
+                raise Unplannable(f"no field {object_type.name}.{name}")
+            planned = PlannedField(
+                key,
+                name,
+                definition,
+                nodes,
+                object_type,
+                _constant_arguments(definition, nodes[0]),
+                resolve=(
+                    None
+                    if definition.resolve in (None, default_field_resolver)
+                    else definition.resolve
+                ),
+            )
+            planned.complete = self._completion(definition.type, nodes)
+            fields.append(planned)
+        return SelectionPlan(object_type.name, fields)
+
+    def _completion(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
+        if is_non_null_type(type_):
+            inner = self._completion(type_.of_type, nodes)  # type: ignore[union-attr]
+
+            def non_null(value: Any, run: Run) -> Any:
+                if value is None:
+                    raise Unplannable("null in a non-null field")
+                completed = inner(value, run)
+                if completed is None:
+                    raise Unplannable("null in a non-null field")
+                return completed
+
+            return non_null
+        if is_list_type(type_):
+            item = self._completion(type_.of_type, nodes)  # type: ignore[union-attr]
+
+            def list_of(value: Any, run: Run) -> Any:
+                if value is None:
+                    return None
+                if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+                    raise Unplannable("a list field returned no list")
+                return [item(element, run) for element in value]
+
+            return list_of
+        if is_leaf_type(type_):
+            serialize = type_.serialize  # type: ignore[union-attr]
+            # What graphql-core's String and ID serializers give a str back unchanged.
+            text = type_ is GraphQLString or type_ is GraphQLID
+            integer = type_ is GraphQLInt
+
+            def leaf(value: Any, run: Run) -> Any:
+                if value is None:
+                    return None
+                # Exactly str and int (a subclass, bool included, may serialize otherwise).
+                kind = type(value)
+                if text and kind is str:
+                    return value
+                if integer and kind is int and _INT_MIN <= value <= _INT_MAX:
+                    return value
+                serialized = serialize(value)
+                if serialized is None:
+                    raise Unplannable("a leaf did not serialize")
+                return serialized
+
+            return leaf
+        if is_object_type(type_):
+            return _ObjectCompletion(self, type_, nodes)  # type: ignore[arg-type]
+        if is_abstract_type(type_):
+            return _AbstractCompletion(self, type_, nodes)  # type: ignore[arg-type]
+        raise Unplannable(f"unknown output type {type_}")
+
+
+class _ObjectCompletion:
+    """Completes an object of one type: its sub-plan is built on first use, then kept."""
+
+    def __init__(
+        self, planner: Planner, object_type: GraphQLObjectType, nodes: list[FieldNode]
+    ) -> None:
+        self._planner = planner
+        self._type = object_type
+        self._nodes = nodes
+        self._plan: SelectionPlan | None = None
+
+    def __call__(self, value: Any, run: Run) -> Any:
+        if value is None:
+            return None
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = self._planner.selection(self._type, self._nodes)
+        return run.object(plan, value)
+
+
+class _AbstractCompletion:
+    """Completes an interface or union value: resolves its type, then one sub-plan per type."""
+
+    def __init__(
+        self, planner: Planner, abstract: GraphQLAbstractType, nodes: list[FieldNode]
+    ) -> None:
+        self._planner = planner
+        self._abstract = abstract
+        self._nodes = nodes
+        self._plans: dict[str, SelectionPlan] = {}
+
+    def __call__(self, value: Any, run: Run) -> Any:
+        if value is None:
+            return None
+        resolve_type = self._abstract.resolve_type
+        if resolve_type is None:
+            raise Unplannable("no type resolver")
+        name = resolve_type(value, run.info_for_type(self._abstract, self._nodes), self._abstract)
+        if not isinstance(name, str):
+            raise Unplannable("the type resolver did not name a type")
+        plan = self._plans.get(name)
+        if plan is None:
+            runtime = self._planner.schema.get_type(name)
+            if not isinstance(runtime, GraphQLObjectType) or not self._planner.schema.is_sub_type(
+                self._abstract, runtime
+            ):
+                raise Unplannable(f"{name} is not a possible type")
+            plan = self._plans[name] = self._planner.selection(runtime, self._nodes)
+        return run.object(plan, value)
+
+
+def _constant_arguments(definition: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
+    """The field's arguments if no variable occurs in them (then they are the same every time)."""
+    if any(_uses_variables(argument.value) for argument in node.arguments or ()):
+        return None
+    try:
+        return get_argument_values(definition, node)
+    except Exception as error:  # an invalid literal: graphql-core words the error
+        raise Unplannable("arguments do not coerce") from error
+
+
+def _uses_variables(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_uses_variables(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_uses_variables(item.value) for item in value.fields)
+    return False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One query operation of a cached document, ready to run for any request."""
+
+    operation: OperationDefinitionNode
+    planner: Planner
+    root: SelectionPlan
+    root_type: GraphQLObjectType
+
+    @classmethod
+    def build(
+        cls, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+    ) -> Plan:
+        """The plan of the operation a request names, or :class:`Unplannable`."""
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None:
+            if len(operations) != 1:
+                raise Unplannable("which operation?")
+            operation = operations[0]
+        else:
+            found = [op for op in operations if op.name and op.name.value == operation_name]
+            if len(found) != 1:
+                raise Unplannable("no such operation")
+            operation = found[0]
+        if operation.operation is not OperationType.QUERY:
+            raise Unplannable("only queries are planned")
+        if operation.directives:
+            raise Unplannable("directives on the operation")
+        root_type = schema.query_type
+        if root_type is None:
+            raise Unplannable("no query type")
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        planner = Planner(schema, fragments)
+        return cls(operation, planner, planner.root(root_type, operation.selection_set), root_type)
+
+    async def run(self, context: Any, variables: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The operation's ``data`` for this request, or :class:`Unplannable`."""
+        schema = self.planner.schema
+        coerced = get_variable_values(
+            schema, self.operation.variable_definitions or (), dict(variables or {})
+        )
+        if isinstance(coerced, list):
+            raise Unplannable("variables do not coerce")
+        run = Run(self, context, coerced)
+        try:
+            data = run.object(self.root, None)
+            while run.pending:
+                pending, run.pending = run.pending, []
+                # Together: the loaders asked in this level batch their keys.
+                values = await asyncio.gather(
+                    *(awaitable for _, _, awaitable, _ in pending), return_exceptions=True
+                )
+                for (target, key, _, planned), value in zip(pending, values, strict=True):
+                    if isinstance(value, BaseException):
+                        raise Unplannable("a resolver failed") from value
+                    target[key] = planned.complete(value, run)
+        except Unplannable:
+            run.abandon()
+            raise
+        except Exception as error:  # a resolver's: graphql-core will report it properly
+            run.abandon()
+            raise Unplannable("a resolver failed") from error
+        except BaseException:  # cancelled (the deadline): nothing to report
+            run.abandon()
+            raise
+        return data
+
+
+class Run:
+    """One request's walk through a plan."""
+
+    def __init__(self, plan: Plan, context: Any, variables: Any) -> None:
+        self._plan = plan
+        self._context = context
+        self._variables = variables
+        self._infos: dict[int, GraphQLResolveInfo] = {}
+        self._arguments: dict[int, dict[str, Any]] = {}
+        self.pending: list[tuple[dict[str, Any], str, Any, PlannedField]] = []
+        """Awaitable results still to complete: (object, key, awaitable, field)."""
+
+    def object(self, plan: SelectionPlan, value: Any) -> dict[str, Any]:
+        """``value`` as an object of ``plan``'s type; awaitable fields are left pending."""
+        out: dict[str, Any] = {}
+        for planned in plan.fields:
+            if planned.definition is None:  # __typename
+                out[planned.key] = plan.type_name
+                continue
+            arguments = planned.arguments
+            if arguments is None:
+                arguments = self._arguments_of(planned)
+            resolve = planned.resolve
+            if resolve is None:
+                # graphql-core's default resolver, inlined: it runs for most fields.
+                kind = type(value)
+                mapping = kind is dict or _MAPPING_TYPES.get(kind)
+                if mapping is None:
+                    mapping = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
+                result = value.get(planned.name) if mapping else getattr(value, planned.name, None)
+                if callable(result):
+                    result = result(self._info(planned), **arguments)
+            else:
+                result = resolve(value, self._info(planned), **arguments)
+            awaitable = _AWAITABLE_TYPES.get(type(result))
+            if awaitable is None:
+                awaitable = _is_awaitable(result)
+            if awaitable:
+                out[planned.key] = None  # keeps the key's place in the response
+                self.pending.append((out, planned.key, result, planned))
+            else:
+                out[planned.key] = planned.complete(result, self)
+        return out
+
+    def abandon(self) -> None:
+        """Close what will never be awaited now (graphql-core runs the operation instead)."""
+        for _, _, awaitable, _ in self.pending:
+            if iscoroutine(awaitable):
+                awaitable.close()
+        self.pending = []
+
+    def _arguments_of(self, planned: PlannedField) -> dict[str, Any]:
+        arguments = self._arguments.get(id(planned))
+        if arguments is None:
+            assert planned.definition is not None
+            try:
+                arguments = get_argument_values(
+                    planned.definition, planned.nodes[0], self._variables
+                )
+            except Exception as error:
+                raise Unplannable("arguments do not coerce") from error
+            self._arguments[id(planned)] = arguments
+        return arguments
+
+    def _info(self, planned: PlannedField) -> GraphQLResolveInfo:
+        """One resolve-info per field of the plan per request (its path is the first row's)."""
+        info = self._infos.get(id(planned))
+        if info is None:
+            assert planned.definition is not None
+            info = self._infos[id(planned)] = self._make_info(
+                planned.name, planned.nodes, planned.definition.type, planned.parent
+            )
+        return info
+
+    def info_for_type(
+        self, abstract: GraphQLAbstractType, nodes: list[FieldNode]
+    ) -> GraphQLResolveInfo:
+        return self._make_info(nodes[0].name.value, nodes, abstract, self._plan.root_type)
+
+    def _make_info(
+        self,
+        name: str,
+        nodes: list[FieldNode],
+        return_type: Any,
+        parent: GraphQLObjectType,
+    ) -> GraphQLResolveInfo:
+        plan = self._plan
+        return GraphQLResolveInfo(
+            name,
+            nodes,
+            return_type,
+            parent,
+            Path(None, nodes[0].alias.value if nodes[0].alias else name, parent.name),
+            plan.planner.schema,
+            plan.planner.fragments,
+            None,
+            plan.operation,
+            self._variables,
+            self._context,
+            isawaitable,
+            None,
+            None,
+        )
