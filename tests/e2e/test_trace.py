@@ -1,5 +1,5 @@
 """A real server keeps the client's trace: in its access log line and in the audit entry its
-embedded workers write for the mutation's event."""
+embedded workers write for the mutation's event, which also names the mutation's request."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from typing import Any
 
 import httpx
 
+from e2e.client import access_token
 from e2e.server import run_server
 
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@kingdom.local", "admin password for e2e traces"
 OFFERED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 REGISTER = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
+REGISTRATIONS = """{ auditLog(filter: {types: ["identity.UserRegistered"]}) {
+  edges { node { summary traceId requestId } } } }"""
 AUDITED = (
     "SELECT trace_parent FROM audit_entries WHERE event_type = 'identity.UserRegistered'"
     " AND summary LIKE '%<traced@example.org>%'"
@@ -36,7 +40,7 @@ def json_lines(output: str) -> list[dict[str, Any]]:
 
 
 def test_the_access_line_and_the_audit_entry_carry_the_clients_trace(tmp_path: Path) -> None:
-    with run_server(tmp_path) as server:
+    with run_server(tmp_path, {"KINGDOM_ADMIN_PASSWORD": ADMIN_PASSWORD}) as server:
         response = httpx.post(
             f"{server.base_url}/graphql",
             json={
@@ -55,20 +59,38 @@ def test_the_access_line_and_the_audit_entry_carry_the_clients_trace(tmp_path: P
         assert response.status_code == 200, response.text
         assert "errors" not in response.json(), response.text
         answered = response.headers["traceparent"]
+        request_id = response.headers["X-Request-ID"]  # the server's own: none was offered
 
         deadline = time.monotonic() + 30
         while not audited_trace_parents(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.1)
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            token = access_token(http, ADMIN_EMAIL, ADMIN_PASSWORD)
+            listed = http.post(
+                "/graphql",
+                json={"query": REGISTRATIONS},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
         output = server.stop()
 
     assert answered[3:35] == TRACE_ID
     assert answered != OFFERED
-    # The embedded workers audited the event under the request's span.
+    # The embedded workers audited the event under the request's span, and its id.
     assert audited_trace_parents(tmp_path) == [answered]
+    assert "errors" not in listed, listed
+    [entry] = [
+        edge["node"]
+        for edge in listed["data"]["auditLog"]["edges"]
+        if "<traced@example.org>" in edge["node"]["summary"]
+    ]
+    assert (entry["traceId"], entry["requestId"]) == (TRACE_ID, request_id)
     access = [
         line
         for line in json_lines(output)
         if line.get("logger") == "kingdom.access" and line.get("path") == "/graphql"
     ]
-    assert [(line["status"], line["trace_id"]) for line in access] == [(200, TRACE_ID)]
+    # The mutation's line, by its id (the login and the listing have lines of their own).
+    mutation = [line for line in access if line["request_id"] == request_id]
+    assert [(line["status"], line["trace_id"]) for line in mutation] == [(200, TRACE_ID)]
+    assert len(access) == 3
     assert "Traceback" not in output

@@ -263,6 +263,7 @@ def audit_entry(message_id: str = "m-x") -> AuditEntry:
         actor_id="u-1",
         related_ids=("acc-2", "t-1"),
         trace_parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        request_id="req-1",
     )
 
 

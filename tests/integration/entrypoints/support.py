@@ -18,6 +18,7 @@ from kingdom.adapters.identity.throttle import SqlLoginThrottle
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
 from kingdom.adapters.ledger.tables import accounts
+from kingdom.adapters.sql.audit_queries import SqlAuditQueries
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
@@ -47,6 +48,7 @@ from kingdom.services.identity.sessions import SessionPolicy
 from kingdom.services.messagebus import MessageBus
 from kingdom.services.meta import new_meta
 from kingdom.services.ports import AccountQueries, ThrottlePolicy
+from kingdom.services.ports.audit_queries import NoAuditTrail
 from kingdom.services.retry import RetryPolicy
 
 CODEC = CursorCodec(b"graphql-test-cursor-key-01234567")
@@ -208,11 +210,14 @@ async def running_api(
     production: bool = False,
     limits: QueryLimits | None = None,
     deadline: float = DEFAULT_DEADLINE,
+    audit: bool = False,
 ) -> AsyncIterator[Api]:
     """The whole HTTP app (health and /graphql) on a fresh database at ``database_url``.
 
     ``production``, ``limits`` and ``deadline`` are the GraphQL app's
     (introspection, suggestions, explorer; query limits; seconds a query may run).
+    ``audit`` serves the audit trail's read side (``auditLog``) from the
+    database; without it the API has an empty trail.
     """
     async with schema_database(database_url) as database:
         clock, ids = FakeClock(), SequentialIds()
@@ -241,6 +246,7 @@ async def running_api(
             ids=ids,
             authenticate=lambda token: api.authenticate(token),
             read_snapshot=ReadSnapshots(database),
+            audit=SqlAuditQueries(database, CODEC) if audit else NoAuditTrail(),
         )
         app: ASGIApp = create_app(
             create_graphql_app(

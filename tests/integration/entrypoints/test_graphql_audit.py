@@ -11,44 +11,24 @@ it, forward or backward, filtered or not, must match the plain sorted list.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
-from integration.adapters.support import outbox_rows, schema_database
-from integration.entrypoints.support import CODEC, PASSWORD, Api, gid
-from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
-from kingdom.adapters.identity.throttle import SqlLoginThrottle
-from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
-from kingdom.adapters.sql.audit_queries import SqlAuditQueries
+from integration.adapters.support import outbox_rows
+from integration.entrypoints.support import PASSWORD, Api, gid, running_api
 from kingdom.adapters.sql.event_codec import decode
-from kingdom.adapters.sql.snapshot import ReadSnapshots
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
 from kingdom.domain.access import OWN_INSTANCES, Actor, Permission, Policy, compile_policies
 from kingdom.domain.shared import Event
-from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.global_ids import decode_as
-from kingdom.entrypoints.http.app import create_app
 from kingdom.services import audit
-from kingdom.services.bootstrap import bootstrap
 from kingdom.services.consumers import build_consumer
-from kingdom.services.fakes import (
-    FakeClock,
-    FakePasswordHasher,
-    FakeSecretSource,
-    FakeTokenIssuer,
-    RecordingMailer,
-    SequentialIds,
-    superuser,
-)
+from kingdom.services.fakes import superuser
 from kingdom.services.identity.new_users import NEW_USER_POLICIES
-from kingdom.services.identity.sessions import SessionPolicy
-from kingdom.services.ports import AuditEntry, ThrottlePolicy
-from kingdom.services.retry import RetryPolicy
+from kingdom.services.ports import AuditEntry
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACE_PARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -68,62 +48,9 @@ query Audit($first: Int, $after: String, $last: Int, $before: String, $filter: A
 """
 
 
-async def _no_sleep(seconds: float) -> None:
-    """Retries in tests should not wait."""
-
-
-@asynccontextmanager
-async def audited_api(database_url: str) -> AsyncIterator[Api]:
-    """``support.running_api``'s app, with the audit trail's read side wired in."""
-    async with schema_database(database_url) as database:
-        clock, ids = FakeClock(), SequentialIds()
-        tokens, secrets, mailer = FakeTokenIssuer(clock), FakeSecretSource(), RecordingMailer()
-        bus = bootstrap(
-            uow_factory=lambda: SqlUnitOfWork(database),
-            dependencies={
-                "clock": clock,
-                "ids": ids,
-                "hasher": FakePasswordHasher(),
-                "tokens": tokens,
-                "secrets": secrets,
-                "mailer": mailer,
-                "throttle": SqlLoginThrottle(database, ThrottlePolicy()),
-                "session_policy": SessionPolicy(),
-                "new_user_policies": NEW_USER_POLICIES,
-            },
-            retry=RetryPolicy(sleep=_no_sleep),
-        )
-        api: Api
-        services = GraphQLServices(
-            bus=bus,
-            users=SqlUserQueries(database, CODEC),
-            roles=SqlRoleQueries(database, CODEC),
-            accounts=SqlAccountQueries(database, CODEC),
-            transfers=SqlTransferQueries(database, CODEC),
-            clock=clock,
-            ids=ids,
-            authenticate=lambda token: api.authenticate(token),
-            read_snapshot=ReadSnapshots(database),
-            audit=SqlAuditQueries(database, CODEC),
-        )
-        transport = httpx.ASGITransport(app=create_app(create_graphql_app(services)))
-        async with httpx.AsyncClient(transport=transport, base_url="http://kingdom.test") as client:
-            api = Api(
-                database=database,
-                client=client,
-                bus=bus,
-                clock=clock,
-                ids=ids,
-                tokens=tokens,
-                secrets=secrets,
-                mailer=mailer,
-            )
-            yield api
-
-
 @pytest.fixture()
 async def api(database_url: str) -> AsyncIterator[Api]:
-    async with audited_api(database_url) as running:
+    async with running_api(database_url, audit=True) as running:
         yield running
 
 
@@ -536,6 +463,7 @@ async def test_the_actor_shows_within_the_callers_user_scope(api: Api) -> None:
                 actor_id=ann,
                 related_ids=("s-1",),
                 trace_parent="00-" + "0" * 32 + "-00f067aa0ba902b7-01",  # all-zero: invalid
+                request_id="req-1",
             )
         )
         uow.audit.add(
@@ -552,7 +480,7 @@ async def test_the_actor_shows_within_the_callers_user_scope(api: Api) -> None:
         await uow.commit()
     query = """query($f: AuditFilter) {
       auditLog(filter: $f) { edges { node { id actorId actor { email } subjectType subjectId
-        relatedIds traceId } } }
+        relatedIds traceId requestId } } }
     }"""
     by_ann = {"actorId": gid("User", ann)}
     audit_only = api.token_with(Policy.of("audit", Permission.READ))
@@ -570,6 +498,7 @@ async def test_the_actor_shows_within_the_callers_user_scope(api: Api) -> None:
             "subjectId": "s-1",
             "relatedIds": ["s-1"],
             "traceId": None,
+            "requestId": "req-1",
         }
     ]
     assert no_users["auditLog"]["edges"][0]["node"]["actor"] is None
@@ -581,3 +510,34 @@ async def test_the_actor_shows_within_the_callers_user_scope(api: Api) -> None:
     ]
     assert everyone["auditLog"]["edges"][0]["node"]["subjectId"] == gid("User", ann)
     assert everyone["auditLog"]["edges"][0]["node"]["actor"] is None
+
+
+async def test_an_entry_names_the_request_whose_mutation_caused_it(api: Api) -> None:
+    admin_id = await api.register("admin@example.org", "Admin")  # by the bus: in no request
+    admin = api.token_for(superuser(admin_id))
+    api.clock.advance(STEP)
+
+    response = await api.client.post(
+        "/graphql",
+        json={"query": """mutation { createRole(input: {code: "teller", name: "Tellers",
+                 policies: [{resource: ACCOUNTS, actions: [READ]}]}) { roleId } }"""},
+        headers={"Authorization": f"Bearer {admin}", "X-Request-ID": "req-teller.1"},
+    )
+    assert response.status_code == 200, response.text
+    assert "errors" not in response.json(), response.text
+    assert response.headers["X-Request-ID"] == "req-teller.1"
+    # As the embedded server does: relayed to the workers, who set it from the message.
+    assert await api.deliver_events() == 2
+
+    page = await api.ok(
+        "{ auditLog { edges { node { eventType actorId requestId } } } }", token=admin
+    )
+
+    assert [edge["node"] for edge in page["auditLog"]["edges"]] == [
+        {
+            "eventType": "identity.RoleCreated",
+            "actorId": gid("User", admin_id),
+            "requestId": "req-teller.1",
+        },
+        {"eventType": "identity.UserRegistered", "actorId": None, "requestId": None},
+    ]

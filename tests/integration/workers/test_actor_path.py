@@ -1,4 +1,5 @@
-"""The audit trail says who: the command's actor rides on the outbox row to the workers."""
+"""The audit trail says who, and in which request: the command's actor and the request's id
+ride on the outbox row to the workers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from kingdom.adapters.sql.audit import audit_entries
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
 from kingdom.domain.identity import CreateRole, RegisterUser
+from kingdom.services.causation import in_request
 from kingdom.services.fakes import superuser
 
 
@@ -23,36 +25,42 @@ async def test_the_audit_entry_names_the_user_whose_command_committed_the_event(
                 meta=app.meta(), email="ann@example.org", display_name="Ann", password="a long one"
             )
         )
-        await app.bus.handle(
-            CreateRole(
-                meta=app.meta(),
-                actor=superuser("u-admin"),
-                code="teller",
-                name="Teller",
-                policies=(),
+        with in_request("req-1"):  # what the HTTP layer sets while it serves a request
+            await app.bus.handle(
+                CreateRole(
+                    meta=app.meta(),
+                    actor=superuser("u-admin"),
+                    code="teller",
+                    name="Teller",
+                    policies=(),
+                )
             )
-        )
         async with database.engine.connect() as connection:
-            stored: list[str | None] = list(
-                (
-                    await connection.execute(select(outbox.c.actor_id).order_by(outbox.c.position))
-                ).scalars()
-            )
-        assert stored == [None, "u-admin"]  # a stranger registering is nobody
+            stored = (
+                await connection.execute(
+                    select(outbox.c.actor_id, outbox.c.request_id).order_by(outbox.c.position)
+                )
+            ).all()
+        # A stranger registering is nobody; a command outside a request has none.
+        assert [tuple(row) for row in stored] == [(None, None), ("u-admin", "req-1")]
 
-        # What the relay sends carries it, through the SQS envelope too.
+        # What the relay sends carries them, through the SQS envelope too.
         async with SqlOutboxFeed(database, app.clock).claim(10) as batch:
-            sent = [decode_envelope(encode_envelope(m)).actor_id for m in batch.messages]
-        assert sent == [None, "u-admin"]
+            sent = [decode_envelope(encode_envelope(m)) for m in batch.messages]
+        assert [(m.actor_id, m.request_id) for m in sent] == [(None, None), ("u-admin", "req-1")]
 
         assert await app.deliver_events() == 2
         async with database.engine.connect() as connection:
             audited = (
                 await connection.execute(
-                    select(audit_entries.c.event_type, audit_entries.c.actor_id)
+                    select(
+                        audit_entries.c.event_type,
+                        audit_entries.c.actor_id,
+                        audit_entries.c.request_id,
+                    )
                 )
             ).all()
     assert sorted(tuple(row) for row in audited) == [
-        ("identity.RoleCreated", "u-admin"),
-        ("identity.UserRegistered", None),
+        ("identity.RoleCreated", "u-admin", "req-1"),
+        ("identity.UserRegistered", None, None),
     ]

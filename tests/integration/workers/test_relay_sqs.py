@@ -111,7 +111,7 @@ async def test_the_relay_publishes_in_order_and_stamps_every_row(
         assert attribute(message, "aggregate_type") == "account"
         assert attribute(message, "aggregate_id") == f"acc-{n % 3}"
         assert attribute(message, "aggregate_version") == str(n)
-        assert "traceparent" not in message["MessageAttributes"]
+        assert {"traceparent", "request_id"}.isdisjoint(message["MessageAttributes"])
         if fifo:
             assert message["Attributes"]["MessageGroupId"] == f"acc-{n % 3}"
             assert message["Attributes"]["MessageDeduplicationId"] == envelope.message_id
@@ -125,7 +125,7 @@ async def test_the_relay_publishes_in_order_and_stamps_every_row(
             assert arrived == sorted(arrived)
 
 
-async def test_a_message_without_an_aggregate_groups_by_type_and_carries_its_trace(
+async def test_a_message_without_an_aggregate_groups_by_type_and_carries_its_trace_and_request(
     sqs_endpoint: str,
 ) -> None:
     queues = make_queues(sqs_endpoint, fifo=True)
@@ -136,6 +136,8 @@ async def test_a_message_without_an_aggregate_groups_by_type_and_carries_its_tra
         payload={"role_code": "auditor"},
         occurred_at=OCCURRED,
         trace_parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        actor_id="u-1",
+        request_id="req-1",
     )
     assert await SqsTransport(queues.client, queues.url, fifo=True).send([message]) == []
 
@@ -143,6 +145,7 @@ async def test_a_message_without_an_aggregate_groups_by_type_and_carries_its_tra
     assert decode_envelope(received["Body"]) == message
     assert received["Attributes"]["MessageGroupId"] == "identity.RoleCreated"
     assert attribute(received, "traceparent") == message.trace_parent
+    assert attribute(received, "request_id") == "req-1"
     assert {"aggregate_type", "aggregate_id", "aggregate_version"}.isdisjoint(
         received["MessageAttributes"]
     )

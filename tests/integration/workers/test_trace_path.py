@@ -3,7 +3,8 @@
 Two views, each on SQLite and PostgreSQL:
 
 - without spans (the default): the trace id the client sent is in the outbox
-  row, the SQS message attribute, the audit entry and the worker's log lines;
+  row, the SQS message attribute, the audit entry and the worker's log lines
+  (and its request id in the row, the attribute and the entry);
 - with spans (OpenTelemetry into an in-memory exporter, wired through the
   real composition roots of the server and the workers): the request, its
   command, the relay's send and the worker's consumption are one tree of one
@@ -38,7 +39,6 @@ from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
 from kingdom.adapters.sql.unit_of_work import SqlUnitOfWork
-from kingdom.adapters.system import SystemClock
 from kingdom.adapters.telemetry import Tracing, tracing_to
 from kingdom.adapters.trace_logging import add_trace_ids
 from kingdom.domain.shared import Event
@@ -54,6 +54,7 @@ from kingdom.workers.settings import WorkerSettings
 
 OFFERED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+REQUEST_ID = "req-trace-1"
 REGISTER = """mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"""
 SECRET = "trace-test-signing-key-0123456789abcdefghijklmnopq"
 REGION = "us-east-1"
@@ -98,25 +99,38 @@ async def test_the_clients_trace_id_reaches_the_audit_entry_and_the_workers_logs
     queues = make_queues(sqs_endpoint)
     async with running_api(database_url) as api:
         response = await api.client.post(
-            "/graphql", json=registration("tracy@example.org"), headers={"traceparent": OFFERED}
+            "/graphql",
+            json=registration("tracy@example.org"),
+            headers={"traceparent": OFFERED, "X-Request-ID": REQUEST_ID},
         )
         assert response.status_code == 200, response.text
         assert "errors" not in response.json(), response.text
         answered = response.headers["traceparent"]
 
-        # The commit wrote the request's trace on its outbox rows.
-        stored = await rows(api.database, select(outbox.c.event_type, outbox.c.trace_parent))
+        # The commit wrote the request's trace and id on its outbox rows.
+        stored = await rows(
+            api.database, select(outbox.c.event_type, outbox.c.trace_parent, outbox.c.request_id)
+        )
         assert stored
-        assert {row["trace_parent"] for row in stored} == {answered}
+        assert {(row["trace_parent"], row["request_id"]) for row in stored} == {
+            (answered, REQUEST_ID)
+        }
         assert answered[3:35] == TRACE_ID
 
         transport = SqsTransport(sqs_client(sqs_endpoint), queues.url, fifo=False)
         relay = OutboxRelay(SqlOutboxFeed(api.database, api.clock), transport, api.clock)
         assert await relay.relay_once() == len(stored)
+        clock = api.clock  # the worker's too: the welcome mail must not look long expired
 
     event = await asyncio.to_thread(lambda_event, queues)
-    attributes = [r["messageAttributes"]["traceparent"]["stringValue"] for r in event["Records"]]
-    assert attributes == [answered] * len(stored)
+    attributes = [
+        (
+            r["messageAttributes"]["traceparent"]["stringValue"],
+            r["messageAttributes"]["request_id"]["stringValue"],
+        )
+        for r in event["Records"]
+    ]
+    assert attributes == [(answered, REQUEST_ID)] * len(stored)
 
     # The Lambda handler on a worker of its own (its loop, its connections).
     worker = await asyncio.to_thread(
@@ -126,7 +140,7 @@ async def test_the_clients_trace_id_reaches_the_audit_entry_and_the_workers_logs
     handlers = {**WORKER_HANDLERS, Event: (*WORKER_HANDLERS.get(Event, ()), refuse)}
     consumer = build_consumer(
         uow_factory=lambda: SqlUnitOfWork(worker.database),
-        dependencies={"clock": SystemClock(), "mailer": RecordingMailer()},
+        dependencies={"clock": clock, "mailer": RecordingMailer()},
         handlers=handlers,
     )
     add_trace_ids([caplog.handler])  # what the workers' log setup does to its handlers
@@ -135,14 +149,16 @@ async def test_the_clients_trace_id_reaches_the_audit_entry_and_the_workers_logs
             answer = await asyncio.to_thread(handle_batch, event, consumer, worker.loop)
         audited = await asyncio.to_thread(
             worker.loop.run_until_complete,
-            rows(worker.database, select(audit_entries.c.trace_parent)),
+            rows(worker.database, select(audit_entries.c.trace_parent, audit_entries.c.request_id)),
         )
     finally:
         await asyncio.to_thread(worker.close)
 
     # Every record failed (the refusing handler), yet the audit handler ran on each.
     assert len(answer["batchItemFailures"]) == len(stored)
-    assert [row["trace_parent"] for row in audited] == [answered] * len(stored)
+    assert [(row["trace_parent"], row["request_id"]) for row in audited] == [
+        (answered, REQUEST_ID)
+    ] * len(stored)
     failures = [
         r for r in caplog.records if r.name.startswith("kingdom.") and r.levelno >= logging.WARNING
     ]

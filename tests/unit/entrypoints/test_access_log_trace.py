@@ -1,5 +1,5 @@
 """Each request is a span of a W3C trace: continued from ``traceparent`` or new, current while
-it runs, echoed in the response and logged."""
+it runs (as is the request's id), echoed in the response and logged."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kingdom.entrypoints.http.access_log import AccessLog, note_operation
+from kingdom.services.causation import current_request_id
 from kingdom.services.fakes.tracing import RecordingTracer
 from kingdom.services.tracing import TRACER, current_trace_parent, parse_traceparent
 
@@ -27,13 +28,15 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 class Seen:
-    """What the inner app saw as the current trace, per request."""
+    """What the inner app saw as the current trace and request id, per request."""
 
     def __init__(self) -> None:
         self.trace_parents: list[str | None] = []
+        self.request_ids: list[str | None] = []
 
     async def graphql(self, request: Request) -> Response:
         self.trace_parents.append(current_trace_parent())
+        self.request_ids.append(current_request_id())
         note_operation(request, "Viewer", "query")
         return PlainTextResponse("ok")
 
@@ -84,6 +87,17 @@ async def test_an_offered_trace_is_continued_current_echoed_and_logged(
     assert response.headers.get_list("traceparent") == [inside]
     assert [f["trace_id"] for f in access_fields(caplog)] == [TRACE_ID]
     assert current_trace_parent() is None  # nothing leaks out of the request
+
+
+async def test_the_request_id_is_current_while_the_request_runs() -> None:
+    seen = Seen()
+    async with client(seen.app()) as http:
+        offered = await http.post("/graphql", headers={"X-Request-ID": "req-42"})
+        chosen = await http.post("/graphql", headers={"X-Request-ID": "not an id"})
+
+    assert seen.request_ids == ["req-42", chosen.headers["X-Request-ID"]]
+    assert offered.headers["X-Request-ID"] == "req-42"
+    assert current_request_id() is None  # nothing leaks out of the request
 
 
 @pytest.mark.parametrize(

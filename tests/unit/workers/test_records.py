@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
+from kingdom.adapters.messaging.envelope import decode_envelope, encode_envelope
 from kingdom.adapters.sql.event_codec import EVENTS
 from kingdom.domain.shared import Event
 from kingdom.workers.records import Delivery, RecordError, decode_message, decode_record
@@ -35,6 +37,32 @@ def test_every_event_type_round_trips_through_an_sqs_record(event: Event) -> Non
 def test_an_outbox_message_decodes_without_a_body() -> None:
     event = deposit()
     assert decode_message(outbox_message(event)) == Delivery(event, None)
+
+
+@pytest.mark.parametrize("request_id", ["req-1", None])
+def test_who_and_which_request_round_trip_through_the_envelope(request_id: str | None) -> None:
+    event = deposit()
+    message = dataclasses.replace(
+        outbox_message(event, TRACE_PARENT), position=0, actor_id="u-1", request_id=request_id
+    )  # the position stays home: it means nothing beyond the outbox
+
+    assert decode_envelope(encode_envelope(message)) == message
+    assert decode_record(sqs_record(encode_envelope(message))) == Delivery(
+        event, TRACE_PARENT, "u-1", request_id
+    )
+
+
+def test_an_envelope_from_before_request_ids_still_decodes() -> None:
+    data = json.loads(envelope(deposit(), TRACE_PARENT))
+    del data["request_id"]  # what a relay of the previous release sent
+
+    assert decode_envelope(json.dumps(data)).request_id is None
+
+
+def test_a_request_id_that_is_not_text_is_a_record_error() -> None:
+    data = {**json.loads(envelope(deposit())), "request_id": 42}
+    with pytest.raises(RecordError, match="request_id must be str or null"):
+        decode_record(sqs_record(json.dumps(data)))
 
 
 @pytest.mark.parametrize(

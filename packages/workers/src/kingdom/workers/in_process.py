@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 
 from kingdom.adapters.metrics.worker import WorkerMetrics
 from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
-from kingdom.services.causation import acting_as
+from kingdom.services.causation import caused_by
 from kingdom.services.ports.outbox import EventTransport, OutboxMessage
 from kingdom.services.tracing import in_trace
 from kingdom.workers.consuming import EventConsumer
@@ -73,7 +73,7 @@ class InProcessTransport(EventTransport):
             logger.warning("message %s not consumed: %s", message.message_id, error)
             return False
         try:
-            with acting_as(delivery.actor_id):
+            with caused_by(delivery.actor_id, delivery.request_id):
                 await self._consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
         except Exception as error:
             # Never the payload: events carry personal data.

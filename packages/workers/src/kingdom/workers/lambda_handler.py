@@ -39,7 +39,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from kingdom.services.causation import acting_as
+from kingdom.services.causation import caused_by
 from kingdom.services.tracing import in_trace
 from kingdom.workers import composition
 from kingdom.workers.consuming import EventConsumer
@@ -112,7 +112,7 @@ class HandlerFailed(Exception):
 async def _consume(record: Mapping[str, Any], consumer: EventConsumer) -> None:
     delivery = decode_record(record)
     try:
-        with in_trace(delivery.trace_parent), acting_as(delivery.actor_id):
+        with in_trace(delivery.trace_parent), caused_by(delivery.actor_id, delivery.request_id):
             await consumer.consume(delivery.event, trace_parent=delivery.trace_parent)
     except Exception as error:
         name = type(delivery.event).__name__

@@ -33,6 +33,8 @@ class Delivery:
     trace_parent: str | None = None
     actor_id: str | None = None
     """Who committed the event (set as the actor while the workers consume it)."""
+    request_id: str | None = None
+    """The request that committed it (set as the current request id meanwhile)."""
 
 
 def decode_record(record: Mapping[str, Any], codec: EventCodec = EVENTS) -> Delivery:
@@ -61,4 +63,4 @@ def decode_message(message: OutboxMessage, codec: EventCodec = EVENTS) -> Delive
         # Consumers deduplicate by the event's id: an envelope claiming another
         # id would be processed under the wrong one.
         raise RecordError(f"{where}: the envelope's message_id is not the event's")
-    return Delivery(event, message.trace_parent, message.actor_id)
+    return Delivery(event, message.trace_parent, message.actor_id, message.request_id)

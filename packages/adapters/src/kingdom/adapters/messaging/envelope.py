@@ -37,6 +37,7 @@ def encode_envelope(message: OutboxMessage) -> str:
             "aggregate_version": message.aggregate_version,
             "trace_parent": message.trace_parent,
             "actor_id": message.actor_id,
+            "request_id": message.request_id,
         },
         separators=(",", ":"),
         sort_keys=True,
@@ -70,6 +71,8 @@ def decode_envelope(body: str) -> OutboxMessage:
         aggregate_version=_optional(data, "aggregate_version", int),
         trace_parent=_optional(data, "trace_parent", str),
         actor_id=_optional(data, "actor_id", str),
+        # Absent from envelopes sent before it existed: None, like a null.
+        request_id=_optional(data, "request_id", str),
     )
 
 

@@ -22,6 +22,7 @@ from kingdom.adapters.sql.metadata import metadata
 from kingdom.adapters.sql.records import SqlTransaction
 from kingdom.adapters.sql.types import UtcDateTime
 from kingdom.services.audit.entries import MAX_SUMMARY_LENGTH, MAX_TRACE_PARENT_LENGTH
+from kingdom.services.causation import MAX_REQUEST_ID_LENGTH
 from kingdom.services.ports import Change
 from kingdom.services.ports.audit import AuditEntry, AuditTrail
 from kingdom.services.ports.tracking import Tracker
@@ -58,6 +59,7 @@ audit_entries = Table(
     Column("related_ids", IdList(), nullable=False),
     Column("summary", String(MAX_SUMMARY_LENGTH), nullable=False),
     Column("trace_parent", String(MAX_TRACE_PARENT_LENGTH), nullable=True),
+    Column("request_id", String(MAX_REQUEST_ID_LENGTH), nullable=True),
     # Newest first, keyset-paged: the whole trail, one subject's, one actor's.
     Index(None, "occurred_at", "message_id"),
     Index(None, "subject_id", "occurred_at", "message_id"),

@@ -129,4 +129,5 @@ def _entry(row: RowMapping) -> AuditEntry:
         actor_id=row["actor_id"],
         related_ids=tuple(row["related_ids"]),
         trace_parent=row["trace_parent"],
+        request_id=row["request_id"],
     )

@@ -18,6 +18,7 @@ from kingdom.adapters.sql.event_codec import EVENTS, EventCodec
 from kingdom.adapters.sql.metadata import metadata
 from kingdom.adapters.sql.types import BigIntegerId, EventPayload, UtcDateTime
 from kingdom.domain.shared import Event
+from kingdom.services.causation import MAX_REQUEST_ID_LENGTH
 from kingdom.services.tracing import TRACEPARENT_LENGTH
 
 outbox = Table(
@@ -39,6 +40,8 @@ outbox = Table(
     Column("trace_parent", String(TRACEPARENT_LENGTH), nullable=True),
     # The user whose command committed the event (None: the system, a stranger).
     Column("actor_id", String(64), nullable=True),
+    # The X-Request-ID of the request that committed it (None: no request).
+    Column("request_id", String(MAX_REQUEST_ID_LENGTH), nullable=True),
     # Only the unpublished tail is ever scanned by the relay: a partial index
     # stays small however long the table grows.
     Index(

@@ -144,4 +144,5 @@ def _message(row: RowMapping) -> OutboxMessage:
         position=row["position"],
         trace_parent=row["trace_parent"],
         actor_id=row["actor_id"],
+        request_id=row["request_id"],
     )

@@ -53,7 +53,7 @@ from kingdom.adapters.sql.inbox import SqlInbox
 from kingdom.adapters.sql.outbox import EventSource, outbox, outbox_row
 from kingdom.adapters.sql.outgoing_mail import SqlOutgoingMailbox
 from kingdom.adapters.sql.records import SqlTransaction
-from kingdom.services.causation import current_actor_id
+from kingdom.services.causation import current_actor_id, current_request_id
 from kingdom.services.ports import Change, UnitOfWork
 from kingdom.services.tracing import current_trace_parent
 
@@ -115,8 +115,12 @@ class SqlUnitOfWork(UnitOfWork):
             rows.sort(key=lambda pair: pair[0].occurred_at)
             # The trace current at commit (the request's, the command's span):
             # the workers that handle these events continue it.
-            # And who acted (the command's actor), for the audit trail.
-            origin = {"trace_parent": current_trace_parent(), "actor_id": current_actor_id()}
+            # And who acted (the command's actor) in which request, for the audit trail.
+            origin = {
+                "trace_parent": current_trace_parent(),
+                "actor_id": current_actor_id(),
+                "request_id": current_request_id(),
+            }
             await self.transaction.execute(
                 _INSERT_OUTBOX,
                 [{**outbox_row(event, source, self._codec), **origin} for event, source in rows],

@@ -28,15 +28,17 @@ Each request is a span of a W3C trace (:mod:`kingdom.services.tracing`):
 a child of the client's ``traceparent`` header when it is valid, else the
 root of a new trace. The span is current (``TRACE_PARENT``) while the
 request runs, so the outbox rows it commits and the lines it logs carry it;
-its trace id is in the access line, and the response's ``traceparent``
-header names the request's own span (same trace id, the server's span id,
-the caller's flags), so a client that sent none learns the trace to look
-for. (That header is not in the W3C recommendation, whose response header
-is still a draft; ``tracestate`` is not carried.) With a tracer in the
-lifespan state (``scope["state"]["tracer"]``, which the server's lifespan
-yields when an OTLP endpoint is configured), the span is recorded, with
-the status and the GraphQL operation; without one nothing but the
-ContextVar and the two ids is spent.
+so is the request id (:data:`kingdom.services.causation.REQUEST_ID`), which
+those rows carry on to the audit entries and mails they cause. The trace id
+is in the access line, and the response's ``traceparent`` header names the
+request's own span (same trace id, the server's span id, the caller's
+flags), so a client that sent none learns the trace to look for. (That
+header is not in the W3C recommendation, whose response header is still a
+draft; ``tracestate`` is not carried.) With a tracer in the lifespan state
+(``scope["state"]["tracer"]``, which the server's lifespan yields when an
+OTLP endpoint is configured), the span is recorded, with the status and the
+GraphQL operation; without one nothing but the two ContextVars and the two
+ids is spent.
 
 Given an ``observe`` callback (the server's metrics,
 :class:`kingdom.entrypoints.http.metrics.RequestMetrics`), it hands it each
@@ -58,6 +60,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kingdom.entrypoints.http.responses import OrjsonResponse
 from kingdom.entrypoints.log_format import json_line
+from kingdom.services.causation import REQUEST_ID as CURRENT_REQUEST_ID
 from kingdom.services.tracing import (
     TRACE_PARENT,
     TRACER,
@@ -224,8 +227,10 @@ class AccessLog:
         state[REQUEST_ID] = request_id
         id_header = (_HEADER_KEY, request_id.encode("ascii"))
         trace_header = (_TRACEPARENT_KEY, trace_parent.encode("ascii"))
-        # What the request commits (outbox rows) and logs carries its trace.
+        # What the request commits (outbox rows) and logs carries its trace,
+        # and its id (the audit entries and mails it causes name the request).
         trace_token = TRACE_PARENT.set(trace_parent)
+        id_token = CURRENT_REQUEST_ID.set(request_id)
         status: int | None = None
 
         async def send_with_id(message: Message) -> None:
@@ -268,6 +273,7 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             TRACE_PARENT.reset(trace_token)
+            CURRENT_REQUEST_ID.reset(id_token)
             self.sink(
                 {
                     "request_id": request_id,

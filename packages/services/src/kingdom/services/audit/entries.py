@@ -26,6 +26,7 @@ from kingdom.domain.access import Policy
 from kingdom.domain.identity import events as identity
 from kingdom.domain.ledger import events as ledger
 from kingdom.domain.shared import Event
+from kingdom.services.causation import well_formed_request_id
 from kingdom.services.ports.audit import AuditEntry
 
 MAX_SUMMARY_LENGTH: Final = 200
@@ -220,11 +221,14 @@ def audit_entry(
     recorded_at: datetime,
     trace_parent: str | None = None,
     actor_id: str | None = None,
+    request_id: str | None = None,
     table: Mapping[type[Event], Audited] = AUDITED,
 ) -> AuditEntry:
     """The audit trail's entry for ``event``, recorded at ``recorded_at``.
 
     ``actor_id``: who committed it (events name no actor; the delivery does).
+    ``request_id``: the request that committed it, kept only if it looks like
+    a request id (it came with the message, from outside).
 
     Looked up by the event's exact class: a subclass has a name of its own.
     """
@@ -244,6 +248,7 @@ def audit_entry(
         actor_id=actor if isinstance(actor, str) and actor else None,
         related_ids=description.related_ids,
         trace_parent=_trace_parent(trace_parent),
+        request_id=well_formed_request_id(request_id),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kingdom.domain.shared import Event
 from kingdom.services.audit.entries import audit_entry
-from kingdom.services.causation import current_actor_id
+from kingdom.services.causation import current_actor_id, current_request_id
 from kingdom.services.ports import Clock, UnitOfWork
 
 
@@ -21,8 +21,10 @@ async def record_audit(
         event,
         recorded_at=clock.now(),
         trace_parent=trace_parent,
-        # The command's actor, which the worker sets from the message while consuming.
+        # The command's actor and request, which the worker sets from the
+        # message while consuming.
         actor_id=current_actor_id(),
+        request_id=current_request_id(),
     )
     async with uow:
         if await uow.audit.find(event.message_id) is None:

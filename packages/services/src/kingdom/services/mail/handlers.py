@@ -46,6 +46,7 @@ import re
 from typing import Final
 
 from kingdom.domain.shared import Event
+from kingdom.services.causation import current_request_id, well_formed_request_id
 from kingdom.services.ports import (
     Clock,
     Mailer,
@@ -86,9 +87,14 @@ async def send_mail(
 
 
 async def _send(mailer: Mailer, mail: OutgoingMail, trace_parent: str | None) -> None:
+    # The request that queued the mail, for whoever traces a mail back to it.
     headers = {}
     if trace_parent and _TRACE_PARENT.fullmatch(trace_parent):
         headers["traceparent"] = trace_parent
+    # Set by the worker from the message: from outside, so checked like the trace.
+    request_id = well_formed_request_id(current_request_id())
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
     try:
         await mailer.send(mail.recipient, mail.subject, mail.body, headers=headers)
     except PermanentMailFailure as refused:

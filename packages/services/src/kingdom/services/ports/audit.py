@@ -37,6 +37,8 @@ class AuditEntry:
     """Other things involved: the other account of a transfer, the role of a grant."""
     trace_parent: str | None = None
     """W3C ``traceparent`` of the request that caused the event, if known."""
+    request_id: str | None = None
+    """``X-Request-ID`` of the request that caused the event, if known (its access log line's)."""
 
 
 class AuditTrail(Keeper[AuditEntry]):

@@ -38,6 +38,8 @@ class OutboxMessage:
     """W3C ``traceparent`` of the request that caused the event, if known."""
     actor_id: str | None = None
     """The user whose command committed the event, if any."""
+    request_id: str | None = None
+    """The ``X-Request-ID`` of the request that committed the event, if any."""
 
 
 @dataclass(frozen=True)
