@@ -187,7 +187,13 @@ def request(
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of the ``number``-th request of ``attack``."""
     content = json.dumps({"query": attack.document(number)}).encode()
-    headers = {"Content-Type": "application/json", "X-Request-ID": request_id}
+    # The specification's media type: a refused document is a 400 (it is a 200
+    # without data for a client asking for application/json).
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/graphql-response+json",
+        "X-Request-ID": request_id,
+    }
     if attack.authenticated:
         headers["Authorization"] = f"Bearer {token}"
     return content, headers

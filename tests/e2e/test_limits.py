@@ -67,12 +67,21 @@ def login(http: httpx.Client) -> str:
     return access_token(http, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
 def post(
-    http: httpx.Client, query: str, token: str | None = None, request_id: str | None = None
+    http: httpx.Client,
+    query: str,
+    token: str | None = None,
+    request_id: str | None = None,
+    accept: str | None = None,
 ) -> httpx.Response:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     if request_id is not None:
         headers["X-Request-ID"] = request_id
+    if accept is not None:
+        headers["Accept"] = accept
     return http.post("/graphql", json={"query": query}, headers=headers)
 
 
@@ -96,9 +105,14 @@ def codes(response: httpx.Response) -> list[str]:
 def test_each_limit_is_refused_with_its_code(
     http: httpx.Client, admin: str, query: str, code: str, limit: int
 ) -> None:
-    response = post(http, query, admin)
+    response = post(http, query, admin, accept=GRAPHQL_RESPONSE)
+    legacy = post(http, query, admin)  # httpx's Accept: */*, answered as application/json
 
-    assert response.status_code == 400
+    # GraphQL over HTTP: a document that cannot run is a 400 under
+    # application/graphql-response+json, a 200 under application/json.
+    assert (response.status_code, legacy.status_code) == (400, 200)
+    assert response.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8"
+    assert legacy.json() == response.json()
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == code
     assert error["extensions"]["limit"] == limit
@@ -139,7 +153,7 @@ def test_a_batch_is_refused(http: httpx.Client) -> None:
 
 
 def test_production_hides_the_schema(http: httpx.Client, admin: str) -> None:
-    schema = post(http, "{ __schema { types { name } } }", admin)
+    schema = post(http, "{ __schema { types { name } } }", admin, accept=GRAPHQL_RESPONSE)
     type_ = post(http, '{ __type(name: "User") { name } }')
     typename = post(http, "{ __typename }")
     typo = post(http, "{ viewr { id } }", admin)
@@ -151,7 +165,7 @@ def test_production_hides_the_schema(http: httpx.Client, admin: str) -> None:
     assert codes(typo) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "viewer" not in typo.text
     assert "Did you mean" not in typo.text
-    assert explorer.status_code == 405
+    assert explorer.status_code == 406  # no explorer, and the API answers no HTML
 
 
 def test_internal_errors_are_masked_and_logged_under_the_request_id(tmp_path: Path) -> None:
@@ -186,11 +200,11 @@ def test_internal_errors_are_masked_and_logged_under_the_request_id(tmp_path: Pa
 def test_every_response_carries_a_request_id(http: httpx.Client) -> None:
     responses = {
         "graphql": post(http, "{ __typename }"),
-        "refused": post(http, DEEP),
+        "refused": post(http, DEEP, accept=GRAPHQL_RESPONSE),
         "live": http.get("/health/live"),
         "ready": http.get("/health/ready"),
         "404": http.get("/nowhere"),
-        "405": http.get("/graphql"),
+        "405": http.get("/graphql?query=mutation%20%7B%20__typename%20%7D"),
         "413": http.post(
             "/graphql",
             content=b"{" + b" " * (1024 * 1024 + 1) + b"}",

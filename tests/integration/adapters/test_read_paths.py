@@ -1,8 +1,14 @@
-"""How reads reach the database: single statements without a transaction, extras on demand."""
+"""How reads reach the database: single statements without a transaction, extras on demand.
+
+The hot point reads (a token state, users by id without roles) run straight
+on the driver (:mod:`kingdom.adapters.sql.direct_reads`): SQLAlchemy sees
+none of them, the direct reader's ``trace`` sees each.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -13,6 +19,7 @@ from kingdom.adapters.identity.queries import SqlUserQueries
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.direct_reads import direct_reads
 from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.domain.access import ReadScope
 from kingdom.domain.identity import UserStatus
@@ -57,15 +64,33 @@ def _no_transaction_statements(seen: list[str]) -> bool:
     return not any(s.strip().upper() in ("BEGIN", "ROLLBACK", "COMMIT") for s in seen)
 
 
-async def test_a_token_state_is_one_statement_without_a_transaction(database: Database) -> None:
+@contextmanager
+def recording_direct_reads(database: Database) -> Iterator[list[str]]:
+    """Every statement run straight on the driver while the block runs."""
+    reads = direct_reads(database)
+    seen: list[str] = []
+    reads.trace = seen.append
+    try:
+        yield seen
+    finally:
+        reads.trace = None
+
+
+async def test_a_token_state_is_one_direct_statement_without_a_transaction(
+    database: Database,
+) -> None:
     states = SqlTokenStates(database)
-    with recording_statements(database.engine) as seen:
+    with (
+        recording_statements(database.engine) as engine_ran,
+        recording_direct_reads(database) as direct,
+    ):
         state = await states.current("u-2")
     assert state is not None
     assert (state.token_version, state.status) == (2, UserStatus.ACTIVE)
     assert await states.current("nobody") is None
-    assert len(seen) == 1, seen
-    assert _no_transaction_statements(seen), seen
+    assert engine_ran == []  # neither a statement nor a BEGIN went through SQLAlchemy
+    assert len(direct) == 1, direct
+    assert _no_transaction_statements(direct), direct
 
 
 async def test_the_reader_sees_a_write_as_soon_as_it_commits(database: Database) -> None:
@@ -87,15 +112,18 @@ async def test_users_without_roles_cost_one_statement_and_carry_no_role_codes(
     database: Database,
 ) -> None:
     queries = SqlUserQueries(database, CODEC)
-    with recording_statements(database.engine) as seen:
+    with recording_statements(database.engine) as seen, recording_direct_reads(database) as direct:
         page = await queries.list(EVERYTHING, PageRequest.first(10), with_roles=False)
         found = await queries.by_ids(EVERYTHING, ["u-1"], with_roles=False)
+        several = await queries.by_ids(EVERYTHING, ["u-2", "u-0", "u-9"], with_roles=False)
     assert [view.role_codes for view in page.items] == [(), (), ()]
     assert found["u-1"].role_codes == ()
+    assert sorted(several) == ["u-0", "u-2"]
     assert page.total == 3
-    assert len(seen) == 2, seen
-    assert _no_transaction_statements(seen), seen
-    assert not any("user_roles" in statement for statement in seen)
+    assert len(seen + direct) == 3, seen + direct  # one statement each
+    assert len(direct) >= 2, direct  # the lookups by id at least, straight on the driver
+    assert _no_transaction_statements(seen + direct), seen + direct
+    assert not any("user_roles" in statement for statement in seen + direct)
 
 
 async def test_users_with_roles_read_them_in_the_same_snapshot(database: Database) -> None:
@@ -113,7 +141,7 @@ async def test_a_page_counts_only_when_the_caller_asks(
     database: Database, count_total: bool
 ) -> None:
     queries = SqlUserQueries(database, CODEC)
-    with recording_statements(database.engine) as seen:
+    with recording_direct_reads(database) as seen:
         page = await queries.list(
             EVERYTHING, PageRequest(2, count_total=count_total), with_roles=False
         )

@@ -20,6 +20,7 @@ from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQuerie
 from kingdom.adapters.ledger.tables import accounts
 from kingdom.adapters.sql.audit_queries import SqlAuditQueries
 from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.direct_reads import direct_reads
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.snapshot import ReadSnapshots
@@ -270,9 +271,15 @@ async def running_api(
 
 @asynccontextmanager
 async def counting_statements(api: Api) -> AsyncIterator[list[str]]:
-    """Every SQL statement run on the database while the block runs."""
+    """Every SQL statement run on the database while the block runs, through SQLAlchemy
+    or straight on the driver (:mod:`kingdom.adapters.sql.direct_reads`)."""
+    reads = direct_reads(api.database)
     with recording_statements(api.database.engine) as seen:
-        yield seen
+        reads.trace = seen.append
+        try:
+            yield seen
+        finally:
+            reads.trace = None
 
 
 def edges_ids(connection: Mapping[str, Any]) -> list[str]:

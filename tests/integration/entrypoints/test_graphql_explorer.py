@@ -55,14 +55,16 @@ async def test_development_serves_our_page_and_its_files(tmp_path: Path) -> None
     assert [f.status_code for f in files] == [200] * len(FILES)
 
 
-@pytest.mark.parametrize("accept", ["text/html", "*/*"])
-async def test_production_answers_get_with_405_and_serves_no_file(
-    tmp_path: Path, accept: str
+@pytest.mark.parametrize(("accept", "status"), [("text/html", 406), ("*/*", 400)])
+async def test_production_serves_no_page_and_no_file(
+    tmp_path: Path, accept: str, status: int
 ) -> None:
     async with server(tmp_path, "production") as http:
         page = await http.get("/graphql", headers={"Accept": accept})
         files = [await http.get(url) for url in _urls()]
 
-    assert page.status_code == 405
+    # GET /graphql is the API's: HTML is not acceptable (406), and a GraphQL
+    # request needs a query (400).
+    assert page.status_code == status
     assert "content-security-policy" not in page.headers
     assert [f.status_code for f in files] == [404] * len(FILES)

@@ -63,11 +63,42 @@ async def test_graphql_level_mistakes_have_codes(api: Api) -> None:
         {"i": {"accountId": "x", "amount": 1.5}},
     )
 
-    assert (syntax.status, syntax.codes) == (400, ["GRAPHQL_PARSE_FAILED"])
-    assert (unknown_field.status, unknown_field.codes) == (400, ["GRAPHQL_VALIDATION_FAILED"])
-    assert (wrong_variable.status, wrong_variable.codes) == (400, ["BAD_USER_INPUT"])
-    assert (missing_variable.status, missing_variable.codes) == (400, ["BAD_USER_INPUT"])
-    assert (bad_amount.status, bad_amount.codes) == (400, ["BAD_USER_INPUT"])
+    # GraphQL over HTTP: a well-formed request whose document cannot run is a
+    # 200 under application/json (what httpx's */* gets), without data.
+    assert (syntax.status, syntax.codes) == (200, ["GRAPHQL_PARSE_FAILED"])
+    assert (unknown_field.status, unknown_field.codes) == (200, ["GRAPHQL_VALIDATION_FAILED"])
+    assert (wrong_variable.status, wrong_variable.codes) == (200, ["BAD_USER_INPUT"])
+    assert (missing_variable.status, missing_variable.codes) == (200, ["BAD_USER_INPUT"])
+    assert (bad_amount.status, bad_amount.codes) == (200, ["BAD_USER_INPUT"])
+    for result in (syntax, unknown_field, wrong_variable, missing_variable, bad_amount):
+        assert "data" not in result.body
+
+
+async def test_graphql_level_mistakes_are_400s_for_graphql_response_json_clients(
+    api: Api,
+) -> None:
+    answers = [
+        await api.client.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Accept": "application/graphql-response+json"},
+        )
+        for query, variables in (
+            ("{ viewer { id ", None),
+            ("{ nope }", None),
+            ("query($first: Int) { accounts(first: $first) { totalCount } }", {"first": "x"}),
+        )
+    ]
+
+    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert {a.headers["content-type"] for a in answers} == {
+        "application/graphql-response+json; charset=utf-8"
+    }
+    assert [a.json()["errors"][0]["extensions"]["code"] for a in answers] == [
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -89,7 +120,7 @@ async def test_get_serves_no_explorer_unless_debugging(database_url: str) -> Non
     async with running_api(database_url, debug=True) as api:
         debugging = await api.client.get("/graphql", headers={"Accept": "text/html"})
 
-    assert production.status_code == 405
+    assert production.status_code == 406  # it serves no HTML: Not Acceptable
     assert debugging.status_code == 200
     assert "graphiql" in debugging.text.lower()
 

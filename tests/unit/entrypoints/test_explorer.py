@@ -27,7 +27,7 @@ PAGE = f"{BASE}/graphql"
 
 
 class ApiStandIn:
-    """In the GraphQL app's place (an ASGI app, as ariadne's is): it says it answered."""
+    """In the GraphQL endpoint's place (an ASGI app): it says it answered."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await PlainTextResponse(f"api {scope['method']}")(scope, receive, send)
@@ -84,7 +84,7 @@ async def test_get_graphql_is_our_page_with_its_policy_and_post_still_the_api(
     assert policy["default-src"] == "'none'"
     assert policy["script-src"] == policy["style-src"] == policy["connect-src"] == "'self'"
     assert policy["frame-ancestors"] == "'none'"
-    # The same policy travels in the page, for ariadne's door (ExplorerPage).
+    # The same policy travels in the page, for pages sent without our headers.
     assert references(page.text).meta_policy == CONTENT_SECURITY_POLICY
     assert posted.text == "api POST"
     assert head.status_code == 200
@@ -150,8 +150,15 @@ async def test_without_the_explorer_the_api_answers_get_and_no_file_is_served() 
     assert asset.status_code == 404
 
 
-def test_ariadnes_door_serves_the_same_page() -> None:
-    assert ExplorerPage().html(None) == render_page()
+async def test_the_endpoints_own_door_serves_the_same_page_with_its_headers() -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ExplorerPage()), base_url=BASE
+    ) as http:
+        page = await http.get("/graphql")
+
+    assert ExplorerPage().html() == page.text == render_page()
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"].endswith("frame-ancestors 'none'")
 
 
 def test_under_another_path_the_page_points_below_it() -> None:

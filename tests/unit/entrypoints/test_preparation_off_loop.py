@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, cast
 
 import graphql
 from graphql import DocumentNode
 
-from kingdom.entrypoints.graphql.app import OperationHandler
+from kingdom.entrypoints.graphql.context import ContextFactory
 from kingdom.entrypoints.graphql.documents import DocumentPreparer
+from kingdom.entrypoints.graphql.endpoint import GraphQLEndpoint
 from kingdom.entrypoints.graphql.limits import QueryLimits
 from kingdom.entrypoints.graphql.schema import build_schema
+
+
+def endpoint(documents: DocumentPreparer) -> GraphQLEndpoint:
+    """The GraphQL endpoint around ``documents`` (no request reaches it here)."""
+    return GraphQLEndpoint(documents.schema, documents, ContextFactory(cast(Any, None)))
 
 
 class ParsingThreads:
@@ -36,7 +42,7 @@ async def test_a_new_document_is_prepared_on_another_thread_and_then_served_from
     None
 ):
     parsing = ParsingThreads()
-    handler = OperationHandler(DocumentPreparer(build_schema(), QueryLimits(), parse=parsing))
+    handler = endpoint(DocumentPreparer(build_schema(), QueryLimits(), parse=parsing))
     loop_thread = threading.get_ident()
 
     first = await handler.prepared("{ viewer { id } }")
@@ -57,7 +63,7 @@ async def test_the_loop_runs_other_work_while_a_document_is_prepared() -> None:
         saw_the_tick.append(ticked.wait(timeout=30))
         return graphql.parse(source, **options)
 
-    handler = OperationHandler(
+    handler = endpoint(
         DocumentPreparer(build_schema(), QueryLimits(), parse=parse_waiting_for_the_loop)
     )
 

@@ -91,3 +91,29 @@ def test_a_fragment_spread_under_two_paths_counts_under_both() -> None:
 
     assert ask(info, {"cursor"}, "edges") is True
     assert ask(info, {"id"}, "edges", "node") is True
+
+
+@dataclass
+class FakeContext:
+    selections: dict[Any, bool]
+
+
+@dataclass
+class RememberingInfo(FakeInfo):
+    """Resolve info in a request whose context remembers what was asked."""
+
+    context: FakeContext
+
+
+def test_a_request_asks_each_question_of_its_document_once() -> None:
+    """A page asks about its owners' roles once per row: the walk happens for the first row."""
+    plain = info_for(chain(5))
+    info = RememberingInfo(plain.field_nodes, plain.fragments, FakeContext({}))
+
+    answers = [ask(info, {"email"}) for _ in range(50)]
+    walked = info.fragments.lookups
+
+    assert answers == [True] * 50
+    assert walked <= 6
+    assert ask(info, {"roleCodes"}) is False  # another question: walked again
+    assert info.fragments.lookups > walked

@@ -19,9 +19,11 @@ from starlette.applications import Starlette
 
 from kingdom.adapters.identity.queries import SqlRoleQueries, SqlUserQueries
 from kingdom.adapters.identity.throttle import SqlLoginThrottle
+from kingdom.adapters.identity.token_state_cache import TokenStateCache, token_state_notices
 from kingdom.adapters.identity.token_states import SqlTokenStates
 from kingdom.adapters.ledger.queries import SqlAccountQueries, SqlTransferQueries
 from kingdom.adapters.metrics import pool_usage
+from kingdom.adapters.metrics.token_states import TokenStateMetrics
 from kingdom.adapters.metrics.worker import WorkerMetrics
 from kingdom.adapters.security.passwords import Argon2PasswordHasher
 from kingdom.adapters.security.secrets import UrlSafeSecrets
@@ -41,7 +43,7 @@ from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.event_delivery import EventDelivery, event_delivery
 from kingdom.entrypoints.graphql import GraphQLServices, create_graphql_app
 from kingdom.entrypoints.graphql.limits import QueryLimits
-from kingdom.entrypoints.http.access_log import stderr_sink
+from kingdom.entrypoints.http.access_log import AccessLog, stderr_sink
 from kingdom.entrypoints.http.app import create_app
 from kingdom.entrypoints.http.metrics import MetricsEndpoint
 from kingdom.entrypoints.secrets import cursor_key, signing_keys
@@ -70,6 +72,8 @@ class Kingdom:
     """The span exporter, when an OTLP endpoint is configured (``KINGDOM_OTEL_*``, ``OTEL_*``)."""
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     """This process's metrics (the in-process workers' counters among them): ``GET /metrics``."""
+    token_states: TokenStateCache | None = None
+    """On PostgreSQL, the token states ``authenticate`` caches while the lifespan listens."""
 
 
 SERVER_SERVICE = "kingdom-server"
@@ -88,7 +92,7 @@ def build(settings: Settings) -> Kingdom:
         lifetime=timedelta(seconds=settings.token_lifetime_seconds),
     )
     # A repeated bearer skips the signature and claim checks until it expires;
-    # the token_version lookup in `authenticate` still runs on every request.
+    # `authenticate` still checks the token state on every request.
     verifier = CachingTokenVerifier(
         JwtTokenVerifier(
             keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=clock
@@ -120,11 +124,20 @@ def build(settings: Settings) -> Kingdom:
         },
         idempotency_retention=timedelta(seconds=settings.idempotency_retention_seconds),
     )
+    # On PostgreSQL token states are cached, trusted only while the lifespan's
+    # listener proves every change reaches this process within 100 ms; SQLite
+    # reads each one in the event loop's thread (microseconds).
     token_states = SqlTokenStates(database)
+    token_cache = (
+        TokenStateCache(token_states.current, metrics=TokenStateMetrics(registry))
+        if database.dialect == "postgresql"
+        else None
+    )
+    current_state = token_states.current if token_cache is None else token_cache.current
 
     async def authenticate(bearer: str) -> Actor:
         token = verifier.verify(bearer)
-        state = await token_states.current(token.user_id)
+        state = await current_state(token.user_id)
         # The signature proves who issued the token, not that it still holds:
         # a password change, a disabled account or any change of grants bumps
         # the stored version, and the answer tells the client to refresh.
@@ -147,7 +160,9 @@ def build(settings: Settings) -> Kingdom:
         read_snapshot=ReadSnapshots(database),
         audit=SqlAuditQueries(database, cursors),
     )
-    return Kingdom(settings, database, bus, services, keys, events, tracing, registry)
+    return Kingdom(
+        settings, database, bus, services, keys, events, tracing, registry, token_states=token_cache
+    )
 
 
 def _published(keys: KeySet) -> dict[str, list[dict[str, str]]] | None:
@@ -212,14 +227,40 @@ def metrics_endpoint(kingdom: Kingdom) -> MetricsEndpoint | None:
     )
 
 
-def asgi_app(kingdom: Kingdom) -> Starlette:
-    """The HTTP app for ``kingdom``; its lifespan closes the database pool."""
+def _token_state_notices(kingdom: Kingdom) -> contextlib.AbstractAsyncContextManager[None]:
+    """The listener that lets ``authenticate`` trust its cache (nothing without one)."""
+    if kingdom.token_states is None:
+        return contextlib.nullcontext()
+    return token_state_notices(kingdom.database, kingdom.token_states)
+
+
+def asgi_app(kingdom: Kingdom) -> AccessLog:
+    """The HTTP app for ``kingdom``; its lifespan runs the event delivery and the token
+    state listener, then closes the database pool."""
 
     async def database_answers() -> None:
         async with kingdom.database.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    app = create_app(
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        # Everything built so far (schema, modules, app) lives as long as the
+        # process: out of the collector's sight, a full collection walks only
+        # what requests allocate, and stalls the event loop that much less.
+        gc.collect()
+        gc.freeze()
+        async with (
+            kingdom.events.running(kingdom.database),
+            _token_state_notices(kingdom),
+        ):
+            # Lifespan state reaches every request's scope["state"]: the access
+            # log makes each request a span with this tracer.
+            yield {TRACER: kingdom.tracing.tracer} if kingdom.tracing is not None else {}
+        await kingdom.database.dispose()
+        if kingdom.tracing is not None:
+            kingdom.tracing.shutdown()  # the last spans go before the process does
+
+    return create_app(
         create_graphql_app(
             kingdom.services,
             debug=not kingdom.settings.production,
@@ -234,22 +275,5 @@ def asgi_app(kingdom: Kingdom) -> Starlette:
         access_sink=stderr_sink(),
         explorer=not kingdom.settings.production,
         metrics=metrics_endpoint(kingdom),
+        lifespan=lifespan,
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        # Everything built so far (schema, modules, app) lives as long as the
-        # process: out of the collector's sight, a full collection walks only
-        # what requests allocate, and stalls the event loop that much less.
-        gc.collect()
-        gc.freeze()
-        async with kingdom.events.running(kingdom.database):
-            # Lifespan state reaches every request's scope["state"]: the access
-            # log makes each request a span with this tracer.
-            yield {TRACER: kingdom.tracing.tracer} if kingdom.tracing is not None else {}
-        await kingdom.database.dispose()
-        if kingdom.tracing is not None:
-            kingdom.tracing.shutdown()  # the last spans go before the process does
-
-    app.router.lifespan_context = lifespan
-    return app

@@ -4,20 +4,26 @@ The caller's :class:`~kingdom.domain.access.ReadScope` becomes part of the
 WHERE clause, so a page is always full and a total counts only what the
 caller may see. Pages are keyset-paginated (see :mod:`kingdom.adapters.sql.keyset`).
 The role codes of users are read only for callers that show them.
+
+One user looked up by id without role codes (``viewer``, a users DataLoader
+asked for one) is a point read on the primary key run straight on the driver
+(:mod:`kingdom.adapters.sql.direct_reads`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import RowMapping, select
+from sqlalchemy import RowMapping, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.direct_reads import direct_reads
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Keyset, member_of_parameter
+from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of_parameter
 from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.domain.access import ReadScope
 from kingdom.domain.identity import UserStatus, sorted_policies
@@ -72,6 +78,9 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             .where(member_of_parameter(user_roles.c.user_id, self._dialect))
             .order_by(user_roles.c.user_id, user_roles.c.role_code)
         )
+        self._one = direct_reads(database).statement(
+            select(*_USER_COLUMNS).where(users.c.id == bindparam("id"))
+        )
 
     async def list(
         self, scope: ReadScope, page: PageRequest, *, with_roles: bool = True
@@ -81,6 +90,13 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
     async def by_ids(
         self, scope: ReadScope, ids: Sequence[str], *, with_roles: bool = True
     ) -> Mapping[str, UserView]:
+        if not with_roles and scope.owner is None:
+            wanted = allowed_ids(scope, ids)
+            if len(wanted) == 1:
+                # The viewer, a lone owner: a point read on the primary key,
+                # straight on the driver (no id list to bind or expand).
+                row = await self._one.first_mapping({"id": wanted[0]})
+                return {} if row is None else {row["id"]: _user_view(row, ())}
         return await self._by_ids(scope, ids, details=with_roles)
 
     async def _details(
@@ -117,7 +133,7 @@ class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
         )
 
 
-def _user_view(row: RowMapping, role_codes: tuple[str, ...]) -> UserView:
+def _user_view(row: Mapping[str, Any] | RowMapping, role_codes: tuple[str, ...]) -> UserView:
     return UserView(
         id=row["id"],
         email=row["email"],

@@ -22,7 +22,8 @@ on SQLite), which is most of what an authenticated read costs the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -75,12 +76,19 @@ class Database:
     writer: AsyncEngine
     isolation: Isolation
     reader: AsyncEngine
+    on_dispose: list[Callable[[], Awaitable[None]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+    """Closed by :meth:`dispose` before the pools: what else holds the database open
+    (the direct reader's SQLite connection, see :mod:`kingdom.adapters.sql.direct_reads`)."""
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     async def dispose(self) -> None:
+        for close in self.on_dispose:
+            await close()
         await self.engine.dispose()
         if self.writer.sync_engine.pool is not self.engine.sync_engine.pool:
             await self.writer.dispose()

@@ -20,7 +20,7 @@ single index can serve in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,6 +54,7 @@ from kingdom.services.ports.queries import Direction, Edge, Page, PageRequest
 
 T = TypeVar("T")
 U = TypeVar("U")
+R = TypeVar("R", bound=Mapping[str, Any])
 
 Branch = Sequence[ColumnElement[bool]]
 """Conditions ANDed together; a listing is the union of its (disjoint) branches."""
@@ -90,7 +91,7 @@ class Keyset:
         assert isinstance(table, Table)
         return table
 
-    def key_of(self, row: RowMapping) -> tuple[CursorValue, ...]:
+    def key_of(self, row: Mapping[str, Any]) -> tuple[CursorValue, ...]:
         return tuple(row[column.key] for column in self.columns)
 
     def order(
@@ -162,7 +163,7 @@ class Pager:
         )
         return PageQuery(request, key)
 
-    def cursor(self, row: RowMapping) -> str:
+    def cursor(self, row: Mapping[str, Any]) -> str:
         return self._codec.encode(self.listing, self.keyset.key_of(row))
 
     async def fetch(
@@ -193,7 +194,10 @@ class Pager:
     ) -> Page[RowMapping]:
         """The page that ``statement`` (from :meth:`statement` or :meth:`template`) returns."""
         result = await connection.execute(statement, parameters)
-        rows = result.mappings().all()
+        return self.page_of(query, result.mappings().all(), count_total=count_total)
+
+    def page_of(self, query: PageQuery, rows: Sequence[R], *, count_total: bool) -> Page[R]:
+        """The page in the rows a page statement returned (keyed by column, however read)."""
         other_side = bool(rows[0][_OTHER_SIDE]) if rows else False
         total = rows[0][_TOTAL] if rows and count_total else None
         key_column = self.keyset.columns[0].key

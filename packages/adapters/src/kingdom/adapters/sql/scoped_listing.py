@@ -19,6 +19,7 @@ from sqlalchemy import Column, ColumnElement, RowMapping, Select, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.direct_reads import DirectStatement, direct_reads
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.keyset import (
     Branch,
@@ -39,7 +40,8 @@ class ScopedListing(Generic[V]):
     """``list`` and ``by_ids`` over one table whose scope selector is its id column.
 
     A page (with its flags and total) or a batch lookup is one statement, run
-    on the database's ``reader`` without a transaction. A subclass whose views
+    on the database's ``reader`` without a transaction; a page is run straight
+    on the driver (:mod:`~kingdom.adapters.sql.direct_reads`). A subclass whose views
     need more rows (:meth:`_details`) reads them on the same connection, in
     one snapshot, when asked to (``details=True``).
     """
@@ -66,12 +68,16 @@ class ScopedListing(Generic[V]):
         # Statements are built once (pages: once per shape), not per request:
         # building one costs more CPU than the database spends answering it.
         self._templates: dict[tuple[bool, ...], Select[Any]] = {}
+        self._direct = direct_reads(database)
+        self._direct_templates: dict[tuple[bool, ...], DirectStatement] = {}
         self._by_ids_statement = select(*self._columns).where(
             member_of_parameter(id_column, self._dialect)
         )
         self._by_ids_owned_statement = self._by_ids_statement.where(
             *self._scope_filter(ids=True, owner=True)
         )
+        self._direct_by_ids = self._direct.statement(self._by_ids_statement)
+        self._direct_by_ids_owned = self._direct.statement(self._by_ids_owned_statement)
 
     async def list(self, scope: ReadScope, page: PageRequest) -> Page[V]:
         return await self._list(scope, page, details=False)
@@ -85,13 +91,20 @@ class ScopedListing(Generic[V]):
         if scope.denied:
             return Page.empty()
         count_total = page.count_total
-        statement = self._template(query, scope, count_total)
         arguments = {**self._pager.arguments(query), **_scope_arguments(scope)}
-        async with read_connection(self._snapshot if details else self._reader) as connection:
-            rows = await self._pager.run(
-                connection, query, statement, arguments, count_total=count_total
-            )
-            views = await self._views(connection, rows.items, details)
+        if not details:
+            # One statement, nothing more to read: straight on the driver.
+            direct = self._direct_template(query, scope, count_total)
+            found = await direct.all_mappings(arguments)
+            rows = self._pager.page_of(query, found, count_total=count_total)
+            views = [self._to_view(row) for row in rows.items]
+        else:
+            statement = self._template(query, scope, count_total)
+            async with read_connection(self._snapshot) as connection:
+                rows = await self._pager.run(
+                    connection, query, statement, arguments, count_total=count_total
+                )
+                views = await self._views(connection, rows.items, details)
         return Page(
             edges=tuple(Edge(e.cursor, view) for e, view in zip(rows.edges, views, strict=True)),
             has_next=rows.has_next,
@@ -99,10 +112,27 @@ class ScopedListing(Generic[V]):
             total=rows.total,
         )
 
+    def _direct_template(
+        self, query: PageQuery, scope: ReadScope, count_total: bool
+    ) -> DirectStatement:
+        """:meth:`_template`, compiled once for the driver."""
+        shape = self._shape(query, scope, count_total)
+        statement = self._direct_templates.get(shape)
+        if statement is None:
+            statement = self._direct_templates[shape] = self._direct.statement(
+                self._template(query, scope, count_total)
+            )
+        return statement
+
+    @staticmethod
+    def _shape(query: PageQuery, scope: ReadScope, count_total: bool) -> tuple[bool, ...]:
+        ids, owner = not scope.all and bool(scope.ids), scope.owner is not None
+        return (query.forward, query.key is not None, count_total, ids, owner)
+
     def _template(self, query: PageQuery, scope: ReadScope, count_total: bool) -> Select[Any]:
         """The page statement of this shape, the scope a parameter (``scope_ids``, ``scope_owner``)."""
-        ids, owner = not scope.all and bool(scope.ids), scope.owner is not None
-        shape = (query.forward, query.key is not None, count_total, ids, owner)
+        shape = self._shape(query, scope, count_total)
+        ids, owner = shape[3], shape[4]
         statement = self._templates.get(shape)
         if statement is None:
             statement = self._templates[shape] = self._pager.template(
@@ -137,6 +167,7 @@ class ScopedListing(Generic[V]):
         self, scope: ReadScope, ids: Sequence[str], *, details: bool
     ) -> Mapping[str, V]:
         scope = self._ownable(scope)
+        arguments: dict[str, Any]
         if scope.owner is None:
             # Ids decide alone: drop those out of scope before asking.
             wanted = allowed_ids(scope, ids)
@@ -148,8 +179,14 @@ class ScopedListing(Generic[V]):
             arguments = {"scope_ids": sorted(scope.ids), "scope_owner": scope.owner}
         if not wanted:
             return {}
-        async with read_connection(self._snapshot if details else self._reader) as connection:
-            result = await connection.execute(statement, {"ids": sorted(wanted), **arguments})
+        arguments["ids"] = sorted(wanted)
+        if not details:
+            # One statement, nothing more to read: straight on the driver.
+            direct = self._direct_by_ids if scope.owner is None else self._direct_by_ids_owned
+            found = await direct.all_mappings(arguments)
+            return {row["id"]: self._to_view(row) for row in found}
+        async with read_connection(self._snapshot) as connection:
+            result = await connection.execute(statement, arguments)
             rows = result.mappings().all()
             views = await self._views(connection, rows, details)
         return {row["id"]: view for row, view in zip(rows, views, strict=True)}

@@ -71,6 +71,16 @@ class ReadSnapshots:
             # Leaving rolls the read-only transaction back: nothing to keep.
 
 
+def reading_in_snapshot(engine: AsyncEngine) -> bool:
+    """Whether this request has a read snapshot open on ``engine``'s database.
+
+    Reads that bypass the engine (:mod:`kingdom.adapters.sql.direct_reads`)
+    ask first: inside a snapshot they read through :func:`read_connection`.
+    """
+    snapshot = _current.get()
+    return snapshot is not None and snapshot.pool is engine.sync_engine.pool
+
+
 @asynccontextmanager
 async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection of ``engine``; the open snapshot's if the request has one on its database."""

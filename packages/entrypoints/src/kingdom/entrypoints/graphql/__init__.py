@@ -1,6 +1,7 @@
-"""Kingdom's GraphQL API: schema-first (``schema/*.graphql``), served by ariadne.
+"""Kingdom's GraphQL API: schema-first (``schema/*.graphql``, bound by ariadne), served
+over HTTP by our own endpoint on graphql-core (:mod:`.endpoint`).
 
-The composition root builds a :class:`GraphQLServices` and mounts
+The composition root builds a :class:`GraphQLServices` and serves
 ``create_graphql_app(services, debug=...)`` at ``/graphql``.
 """
 

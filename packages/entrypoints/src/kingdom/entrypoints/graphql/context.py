@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
 from graphql import GraphQLResolveInfo
-from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from kingdom.domain.access import Actor, ReadScope
 from kingdom.domain.shared import Command, MessageMeta, Unauthenticated
@@ -77,6 +77,8 @@ class RequestContext:
     trusts its ``X-Forwarded-For``); ``None`` when the server cannot tell."""
     scopes: dict[tuple[str, str | None], ReadScope] = field(default_factory=dict)
     """Read scopes already computed in this request, by resource and instance."""
+    selections: dict[Any, bool] = field(default_factory=dict)
+    """What :func:`~kingdom.entrypoints.graphql.selection.selects` answered in this request."""
 
     def require_actor(self) -> Actor:
         """The caller, who must have presented a token."""
@@ -110,26 +112,30 @@ def request_context(info: Info) -> RequestContext:
     return context
 
 
-def request_id(connection: HTTPConnection) -> str:
+def request_id(scope: Scope) -> str:
     """The request's id: the client's or proxy's ``X-Request-ID`` if sane, else a new one.
 
-    Kept on ``connection.state`` so every part of the request (responses,
-    error logs) reports the same id.
+    Kept in the scope's ``state`` (where the access log puts it first), so
+    every part of the request (responses, error logs) reports the same id.
     """
-    # The scope's state dict itself (what ``connection.state`` wraps): this
-    # runs twice per request, and the id is nearly always there already.
-    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    state: dict[str, Any] = scope.setdefault("state", {})
     existing = state.get("request_id")
     if isinstance(existing, str):
         return existing
-    offered = connection.headers.get("x-request-id", "")
+    offered = next(
+        (value.decode("latin-1") for key, value in scope["headers"] if key == b"x-request-id"), ""
+    )
     chosen = offered if _REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
     state["request_id"] = chosen
     return chosen
 
 
+_ANONYMOUS: Final = Actor.anonymous()
+"""Every caller without an ``Authorization`` header (an actor is immutable)."""
+
+
 class ContextFactory:
-    """ariadne's ``context_value``: builds the :class:`RequestContext` of one request.
+    """Builds the :class:`RequestContext` of one request, for the GraphQL endpoint.
 
     No ``Authorization`` header means an anonymous caller. A header that is
     not ``Bearer <token>``, or a token that ``authenticate`` refuses, raises
@@ -137,14 +143,25 @@ class ContextFactory:
     them, so they are never silently ignored.
     """
 
+    __slots__ = ("_services",)
+
     def __init__(self, services: GraphQLServices) -> None:
         self._services = services
 
-    async def __call__(self, connection: HTTPConnection, data: Any = None) -> RequestContext:
+    async def __call__(
+        self, scope: Scope, authorization: bytes | None, request_id: str
+    ) -> RequestContext:
+        """The context of the request ``scope``, whose ``Authorization`` header is ``authorization``."""
         services = self._services
+        actor = (
+            _ANONYMOUS
+            if authorization is None
+            else await self._actor(authorization.decode("latin-1"))
+        )
+        client = scope.get("client")
         return RequestContext(
             services=services,
-            actor=await self._actor(connection.headers.get("authorization")),
+            actor=actor,
             loaders=Loaders(
                 users=services.users,
                 roles=services.roles,
@@ -152,13 +169,11 @@ class ContextFactory:
                 transfers=services.transfers,
                 audit=services.audit,
             ),
-            request_id=request_id(connection),
-            client_address=connection.client.host if connection.client else None,
+            request_id=request_id,
+            client_address=client[0] if client else None,
         )
 
-    async def _actor(self, header: str | None) -> Actor:
-        if header is None:
-            return Actor.anonymous()
+    async def _actor(self, header: str) -> Actor:
         match = _BEARER.fullmatch(header.strip())
         if match is None:
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")

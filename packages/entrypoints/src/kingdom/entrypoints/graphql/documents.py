@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 import graphql
@@ -62,6 +62,7 @@ from kingdom.entrypoints.graphql.limits import (
     parse_limited,
     selection_errors,
 )
+from kingdom.entrypoints.graphql.plans import Plan, Unplannable
 
 ValidateFunction = Callable[..., list[GraphQLError]]
 """``graphql.validate`` or a stand-in with its signature (tests count calls)."""
@@ -92,10 +93,29 @@ class PreparedDocument:
     operations: tuple[Operation, ...] = ()
     cost_uses_variables: bool = False
     """The cost depends on the request's variables, so it is checked per request."""
+    plans: dict[str | None, Plan | None] = field(default_factory=dict, compare=False)
+    """Execution plans by operation name (``None``: unplannable), built on first use."""
 
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    def plan(self, schema: GraphQLSchema, operation_name: str | None) -> Plan | None:
+        """The operation's :class:`~.plans.Plan`, or ``None`` if graphql-core must run it.
+
+        Built on the event loop, the first time a request runs the operation;
+        cached documents keep theirs.
+        """
+        if operation_name in self.plans:
+            return self.plans[operation_name]
+        plan: Plan | None = None
+        if self.document is not None:
+            try:
+                plan = Plan.build(schema, self.document, operation_name)
+            except Unplannable:
+                plan = None
+        self.plans[operation_name] = plan
+        return plan
 
     def operation(self, name: str | None) -> Operation | None:
         """The operation a request runs: the named one, or the document's only one."""

@@ -218,7 +218,7 @@ _SUGGESTION: Final = re.compile(r" ?Did you mean [^?]*\?")
 
 
 class RequestErrors:
-    """ariadne's ``error_formatter`` for one request: formats each error and logs it once.
+    """Formats the errors of one request (:func:`format_error`) and logs each once.
 
     Unexpected errors are logged at ERROR with their traceback under the
     request id the client was given; expected ones (a wrong password, a
@@ -232,7 +232,8 @@ class RequestErrors:
         self.request_id = request_id
         self.hide_suggestions = hide_suggestions
         self.outage: Outage | None = None
-        """The first outage formatted: the response becomes a 503 with ``Retry-After``."""
+        """The first outage formatted: the answer gets ``Retry-After`` (a 503 unless
+        other fields produced data, see :mod:`.endpoint`)."""
 
     def __call__(self, error: GraphQLError, debug: bool = False) -> dict[str, Any]:
         self.log(error)
@@ -267,19 +268,6 @@ def error_body(message: str, code: str, request_id: str | None = None) -> dict[s
     if request_id is not None:
         extensions["requestId"] = request_id
     return {"errors": [{"message": message, "extensions": extensions}]}
-
-
-class QuietAriadneLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """ariadne logs every error at ERROR; :class:`RequestErrors` decides instead.
-
-    ariadne's reports are kept at DEBUG for whoever wants them.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.getLogger("kingdom.entrypoints.graphql.ariadne"), {})
-
-    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        self.debug(msg, *args, **kwargs)
 
 
 def _original(error: GraphQLError) -> BaseException | None:

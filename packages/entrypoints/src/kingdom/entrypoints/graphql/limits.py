@@ -1,7 +1,8 @@
 """How big a query may be, checked before anything executes.
 
 GraphQL lets one small request ask for a great deal of work. Every document
-is measured, and refused (HTTP 400, nothing resolved) when it goes over a
+is measured, and refused (nothing resolved; HTTP 400, or 200 for an
+``application/json`` client, see :mod:`.endpoint`) when it goes over a
 limit, each with its own ``extensions.code`` and the limit it broke in
 ``extensions.limit``:
 

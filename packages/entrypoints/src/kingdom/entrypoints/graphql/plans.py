@@ -24,8 +24,10 @@ running one twice on an error costs time, never correctness.
 Awaitable results (root fields, DataLoader lookups) are collected level by
 level and awaited together, so every loader still batches the keys of a
 whole level into one query. Building a plan visits each fragment once per
-selection set it is spread into, as graphql-core does per object: the plan
-is never bigger than the shape of one answer.
+selection set it is spread into, as graphql-core does for every object it
+completes: a plan is the shape of one answer with one row per list, so it is
+bounded by what the query limits already bound (depth, selections, cost),
+and it is built once per cached document, not per request or row.
 """
 
 from __future__ import annotations
@@ -283,23 +285,18 @@ class Planner:
 
 
 class _ObjectCompletion:
-    """Completes an object of one type: its sub-plan is built on first use, then kept."""
+    """Completes an object of one type with its sub-plan (built with the plan: what cannot
+    be planned is found before anything runs)."""
 
     def __init__(
         self, planner: Planner, object_type: GraphQLObjectType, nodes: list[FieldNode]
     ) -> None:
-        self._planner = planner
-        self._type = object_type
-        self._nodes = nodes
-        self._plan: SelectionPlan | None = None
+        self._plan = planner.selection(object_type, nodes)
 
     def __call__(self, value: Any, run: Run) -> Any:
         if value is None:
             return None
-        plan = self._plan
-        if plan is None:
-            plan = self._plan = self._planner.selection(self._type, self._nodes)
-        return run.object(plan, value)
+        return run.object(self._plan, value)
 
 
 class _AbstractCompletion:

@@ -37,6 +37,24 @@ def selects(info: GraphQLResolveInfo[Any], names: Collection[str], *path: str) -
     work is linear in the document: a fragment spreading another twice,
     twenty levels deep, would otherwise be expanded a million times.
     """
+    # Asked once per row (an account's owner: "with roles?"): the answer
+    # depends only on the document, so the request remembers it. The nodes'
+    # ids are stable while the request runs (its document is alive).
+    memo: dict[Any, bool] | None = getattr(getattr(info, "context", None), "selections", None)
+    key = None
+    if memo is not None:
+        asked = names if isinstance(names, frozenset) else frozenset(names)
+        key = (tuple(map(id, info.field_nodes)), asked, path)
+        known = memo.get(key)
+        if known is not None:
+            return known
+    found = _selects(info, names, path)
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+def _selects(info: GraphQLResolveInfo[Any], names: Collection[str], path: tuple[str, ...]) -> bool:
     fields: Iterable[FieldNode] = info.field_nodes
     for step in path:
         fields = [field for field in _children(fields, info.fragments) if field.name.value == step]

@@ -1,23 +1,37 @@
-"""Builds the ASGI application."""
+"""Builds the ASGI application: the access log, CORS, and the front door.
+
+Layers, outermost first (each request passes them in this order):
+
+1. :class:`~.access_log.AccessLog`: request id, trace, one access line, the
+   metrics, and a JSON 500 for anything that crashes;
+2. Starlette's ``CORSMiddleware``, when origins are configured;
+3. :class:`~.front_door.FrontDoor`: ``/graphql`` to the GraphQL endpoint
+   (:mod:`kingdom.entrypoints.graphql.endpoint`), everything else to a
+   Starlette router (health, JWKS, metrics, the explorer, the lifespan).
+
+The router is Starlette's own, without the ``Starlette`` class around it:
+that class would only add error and exception middleware, and the access
+log already answers a crash (with the request id, which Starlette's 500
+would not carry); no route raises ``HTTPException``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route, Router
+from starlette.types import ASGIApp, Lifespan
 
 from kingdom.entrypoints.http import health, jwks
 from kingdom.entrypoints.http.access_log import HEADER, AccessLog, AccessSink, log_record
 from kingdom.entrypoints.http.explorer import explorer_routes
+from kingdom.entrypoints.http.front_door import GRAPHQL_PATH, FrontDoor
 from kingdom.entrypoints.http.metrics import PATH as METRICS_PATH
 from kingdom.entrypoints.http.metrics import MetricsEndpoint
 
-GRAPHQL_PATH = "/graphql"
+__all__ = ["GRAPHQL_PATH", "create_app"]
 
 
 def create_app(
@@ -29,7 +43,8 @@ def create_app(
     access_sink: AccessSink = log_record,
     explorer: bool = False,
     metrics: MetricsEndpoint | None = None,
-) -> Starlette:
+    lifespan: Lifespan[Any] | None = None,
+) -> AccessLog:
     """The HTTP surface: health probes, and the GraphQL API at ``/graphql`` if given.
 
     ``ready`` backs ``/health/ready`` (typically a database round trip).
@@ -44,81 +59,37 @@ def create_app(
     line straight to stderr (:func:`.access_log.stderr_sink`).
 
     ``graphql`` is typically ``kingdom.entrypoints.graphql.create_graphql_app(...)``;
-    it answers POST (and GET with the explorer when built with ``debug``) itself.
+    it answers every method at ``/graphql`` itself.
 
-    ``explorer`` (development only) serves the GraphiQL explorer on
-    ``GET /graphql`` and its files under ``/graphql/explorer/``, all from
-    the server itself (:mod:`.explorer`).
+    ``explorer`` (development only) serves the GraphiQL explorer to a
+    browser's ``GET /graphql`` and its files under ``/graphql/explorer/``,
+    all from the server itself (:mod:`.explorer`).
 
     ``metrics`` serves ``GET /metrics`` (:mod:`.metrics`, to the addresses it
     allows) and has the access log count and time every request; without it
     that path answers 404 and nothing is recorded.
+
+    ``lifespan`` runs around the app's life (the ASGI lifespan protocol);
+    what it yields is the state every request's scope starts with.
     """
     routes: list[BaseRoute] = [Route("/health/live", health.live, methods=["GET"])]
     if ready is not None:
         routes.append(Route("/health/ready", health.ready(ready), methods=["GET"]))
-    if graphql is not None:
-        if explorer:
-            # Ahead of the API's route, which answers every method itself.
-            routes.extend(explorer_routes(GRAPHQL_PATH))
-        # A Route, not a Mount: "/graphql" itself, without a redirect to "/graphql/".
-        routes.append(Route(GRAPHQL_PATH, graphql))
+    if graphql is not None and explorer:
+        routes.extend(explorer_routes(GRAPHQL_PATH))
     if public_keys is not None:
         routes.append(Route(jwks.PATH, jwks.jwks_endpoint(public_keys), methods=["GET"]))
     if metrics is not None:
         routes.append(Route(METRICS_PATH, metrics.scrape, methods=["GET"]))
-    cors: list[Middleware] = []
+    app: ASGIApp = FrontDoor(graphql, Router(routes=routes, lifespan=lifespan), explorer=explorer)
     if cors_origins:
         # Bearer tokens travel in a header, not cookies: no credentials mode.
-        cors.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(cors_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", HEADER],
-                expose_headers=[HEADER],
-            )
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", HEADER],
+            expose_headers=[HEADER],
         )
     observe = metrics.requests.observe if metrics is not None else None
-    middleware = [Middleware(AccessLog, sink=access_sink, observe=observe), *cors]
-    app = HttpApp(routes=routes, middleware=middleware)
-    if graphql is not None:
-        # The same layers the router path would run, minus the router.
-        app.graphql_post = _wrap(graphql, middleware)
-    return app
-
-
-class HttpApp(Starlette):
-    """Starlette, with ``POST /graphql`` (nearly every request) taken straight to its app.
-
-    Such a request goes through the same app middleware (the access log, and
-    CORS when configured) but not through Starlette's error and exception
-    middleware or its router, which would only find the same ``/graphql``
-    route again: the access log already answers a crash with a 500, and the
-    GraphQL app raises no HTTP exceptions. That saves a tenth of the server
-    time of a small query. Everything else (other paths and methods, the
-    lifespan) takes the ordinary way.
-    """
-
-    graphql_post: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.graphql_post is not None
-            and scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] == GRAPHQL_PATH
-            # Behind a root path the router's matching rules apply.
-            and not scope.get("root_path")
-        ):
-            scope["app"] = self
-            await self.graphql_post(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-
-def _wrap(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
-    """``app`` inside ``middleware``, the first outermost (as Starlette builds its stack)."""
-    for cls, args, kwargs in reversed(middleware):
-        app = cls(app, *args, **kwargs)
-    return app
+    return AccessLog(app, sink=access_sink, observe=observe)

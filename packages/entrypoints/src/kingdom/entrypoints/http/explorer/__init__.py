@@ -8,10 +8,10 @@ are package data read with :mod:`importlib.resources`, so they travel inside
 wheels and pexes. Production serves none of this.
 
 Two ways in: :func:`explorer_routes`, which ``create_app(explorer=True)``
-puts ahead of the API's route (the server does so in development), sends
-the page with its headers; :class:`ExplorerPage` hands the same page to
-ariadne's ``GraphQL(explorer=...)`` for the GraphQL app on its own (built
-with ``debug``), which serves no files.
+serves in the API's place for a browser's ``GET /graphql`` (the server does
+so in development); and :class:`ExplorerPage`, the same page as a plain ASGI
+answer, which the GraphQL endpoint on its own (built with ``debug``) sends
+for such a GET, without the files.
 
 The page's Content-Security-Policy (:data:`CONTENT_SECURITY_POLICY`) lets it
 load scripts, styles and connections from its own origin only. Asset URLs
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
-from ariadne.explorer import Explorer
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 # name in the URL -> file in this package
 FILES: Final = {
@@ -67,7 +67,7 @@ CONTENT_SECURITY_POLICY: Final = "; ".join(
         "form-action 'none'",
     ]
 )
-"""The page's policy, in its header and (for ariadne's door, below) in a ``<meta>``."""
+"""The page's policy, in its header and in a ``<meta>`` (for pages sent without our headers)."""
 PAGE_HEADERS: Final = {
     # frame-ancestors works only in a header, not in a <meta>.
     "Content-Security-Policy": f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'",
@@ -147,15 +147,28 @@ def explorer_routes(graphql_path: str = "/graphql") -> list[BaseRoute]:
     ]
 
 
-class ExplorerPage(Explorer):
-    """The same page for ariadne's ``GraphQL(explorer=...)``: the GraphQL app's own GET.
+class ExplorerPage:
+    """The page with its headers as a plain ASGI answer: the GraphQL endpoint's own GET.
 
-    ariadne sends it without our headers, hence the policy's ``<meta>`` copy.
     Its files are served only by :func:`explorer_routes` (``create_app(explorer=True)``).
     """
 
     def __init__(self, graphql_path: str = "/graphql") -> None:
         self.page = render_page(graphql_path)
+        self._body = self.page.encode("utf-8")
+        self._headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(self._body)).encode("ascii")),
+            *(
+                (name.lower().encode("ascii"), value.encode("ascii"))
+                for name, value in PAGE_HEADERS.items()
+            ),
+        ]
 
-    def html(self, request: Any) -> str:
+    def html(self, request: Any = None) -> str:
         return self.page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        body = b"" if scope["method"] == "HEAD" else self._body
+        await send({"type": "http.response.body", "body": body})

@@ -3,11 +3,12 @@
 Labels are few and bounded whatever clients send, since every distinct
 label set is a time series Prometheus keeps:
 
-- ``operation``: the GraphQL operation name for ``POST /graphql``
-  (``anonymous`` when it has none or none was found; only the first
-  :data:`MAX_OPERATIONS` names a process sees get a series of their own, the
-  rest share ``other``); the path for the fixed routes (:data:`ROUTES`, and
-  ``/metrics``); ``other`` for anything else (a 404 path is the client's choice);
+- ``operation``: the GraphQL operation name for ``POST /graphql``, and for
+  a ``GET /graphql`` that carried an operation (``anonymous`` when it has
+  none or none was found; only the first :data:`MAX_OPERATIONS` names a
+  process sees get a series of their own, the rest share ``other``); the
+  path for the fixed routes (:data:`ROUTES`, and ``/metrics``); ``other``
+  for anything else (a 404 path is the client's choice);
 - ``outcome``: ``ok``, or the ``extensions.code`` of the response's first
   error (``UNAUTHENTICATED``, ``BAD_USER_INPUT``, ``RATE_LIMITED``...),
   noted by the GraphQL handler; for other errors the HTTP status's name
@@ -151,7 +152,7 @@ class RequestMetrics:
         self, method: str, path: str, status: int | None, state: Mapping[str, Any], seconds: float
     ) -> None:
         """Count one finished request and its duration (in the metrics at the next flush)."""
-        if path == GRAPHQL_PATH and method == "POST":
+        if path == GRAPHQL_PATH and (method == "POST" or OPERATION_TYPE in state):
             name = state.get(OPERATION)
             operation = self._operations.get(name)
             if operation is None:
