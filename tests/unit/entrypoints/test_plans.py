@@ -104,8 +104,9 @@ def _schema() -> GraphQLSchema:
         raise ValueError("no")
 
     query.fields["items"].resolve = items
+    things: list[Item | Box] = [*ITEMS, *BOXES]
     query.fields["node"].resolve = lambda _, info, id: next(
-        (thing for thing in [*ITEMS, *BOXES] if thing.id == id), None
+        (thing for thing in things if thing.id == id), None
     )
     query.fields["things"].resolve = lambda *_: [ITEMS[0], None, BOXES[0]]
     query.fields["later"].resolve = later
@@ -146,7 +147,7 @@ async def _both(query: str, variables: dict[str, Any] | None = None) -> tuple[An
 
 
 @pytest.mark.parametrize(
-    "query, variables",
+    ("query", "variables"),
     [
         ("{ items { id name tags price } }", None),
         (

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from kingdom.entrypoints.composition import asgi_app, build
 from kingdom.entrypoints.settings import Settings
 
 
-def create() -> Starlette:
+def create() -> ASGIApp:
     return asgi_app(build(Settings.from_environ(os.environ)))

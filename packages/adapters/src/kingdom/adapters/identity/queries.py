@@ -145,7 +145,7 @@ def _user_view(row: Mapping[str, Any] | RowMapping, role_codes: tuple[str, ...])
     )
 
 
-def _role_view(row: RowMapping) -> RoleView:
+def _role_view(row: Mapping[Any, Any]) -> RoleView:
     return RoleView(
         code=row["id"],
         name=row["name"],

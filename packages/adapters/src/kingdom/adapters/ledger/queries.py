@@ -178,7 +178,7 @@ def in_scope(column: Column[Any], scope: ReadScope, dialect: str) -> ColumnEleme
     return or_(*parts)
 
 
-def _account_view(row: RowMapping) -> AccountView:
+def _account_view(row: Mapping[Any, Any]) -> AccountView:
     return AccountView(
         id=row["id"],
         owner_id=row["owner_id"],

@@ -54,7 +54,7 @@ from kingdom.services.ports.queries import Direction, Edge, Page, PageRequest
 
 T = TypeVar("T")
 U = TypeVar("U")
-R = TypeVar("R", bound=Mapping[str, Any])
+R = TypeVar("R", bound=Mapping[Any, Any])
 
 Branch = Sequence[ColumnElement[bool]]
 """Conditions ANDed together; a listing is the union of its (disjoint) branches."""
@@ -91,7 +91,7 @@ class Keyset:
         assert isinstance(table, Table)
         return table
 
-    def key_of(self, row: Mapping[str, Any]) -> tuple[CursorValue, ...]:
+    def key_of(self, row: Mapping[Any, Any]) -> tuple[CursorValue, ...]:
         return tuple(row[column.key] for column in self.columns)
 
     def order(
@@ -163,7 +163,7 @@ class Pager:
         )
         return PageQuery(request, key)
 
-    def cursor(self, row: Mapping[str, Any]) -> str:
+    def cursor(self, row: Mapping[Any, Any]) -> str:
         return self._codec.encode(self.listing, self.keyset.key_of(row))
 
     async def fetch(

@@ -55,7 +55,7 @@ class ScopedListing(Generic[V]):
         id_column: Column[Any],
         owner_column: Column[Any] | None,
         columns: Sequence[Column[Any]],
-        to_view: Callable[[RowMapping], V],
+        to_view: Callable[[Mapping[Any, Any]], V],
     ) -> None:
         self._reader = database.reader
         self._snapshot = snapshot_reads(database)
@@ -92,6 +92,8 @@ class ScopedListing(Generic[V]):
             return Page.empty()
         count_total = page.count_total
         arguments = {**self._pager.arguments(query), **_scope_arguments(scope)}
+        rows: Page[Mapping[Any, Any]]
+        views: Sequence[V]
         if not details:
             # One statement, nothing more to read: straight on the driver.
             direct = self._direct_template(query, scope, count_total)
@@ -101,10 +103,11 @@ class ScopedListing(Generic[V]):
         else:
             statement = self._template(query, scope, count_total)
             async with read_connection(self._snapshot) as connection:
-                rows = await self._pager.run(
+                read = await self._pager.run(
                     connection, query, statement, arguments, count_total=count_total
                 )
-                views = await self._views(connection, rows.items, details)
+                views = await self._views(connection, read.items, details)
+            rows = read  # type: ignore[assignment]  # RowMapping is a Mapping
         return Page(
             edges=tuple(Edge(e.cursor, view) for e, view in zip(rows.edges, views, strict=True)),
             has_next=rows.has_next,

@@ -82,9 +82,13 @@ class DataLoader(Generic[V]):
     def loaded(self, key: str) -> V | None | Awaitable[V | None]:
         """The value if already loaded (``None``: there is none), else what :meth:`load` returns."""
         future = self._cache.get(key)
-        if future is not None and future.done() and not future.cancelled():
-            if future.exception() is None:
-                return future.result()
+        if (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        ):
+            return future.result()
         return self.load(key)
 
     def _dispatch(self) -> None:

@@ -188,7 +188,7 @@ class Planner:
         conditional = self.schema.get_type(condition.name.value)
         if conditional is object_type:
             return True
-        if isinstance(conditional, GraphQLAbstractType):  # type: ignore[misc, arg-type]
+        if isinstance(conditional, GraphQLAbstractType):
             return self.schema.is_sub_type(conditional, object_type)
         return False
 
@@ -198,19 +198,8 @@ class Planner:
         fields = []
         for key, nodes in grouped.items():
             name = nodes[0].name.value
-            if name == TYPENAME:
-                type_name = object_type.name
-                fields.append(
-                    PlannedField(
-                        key,
-                        name,
-                        None,
-                        nodes,
-                        object_type,
-                        {},
-                        complete=lambda value, run, type_name=type_name: type_name,
-                    )
-                )
+            if name == TYPENAME:  # completed by Run.object itself
+                fields.append(PlannedField(key, name, None, nodes, object_type, {}))
                 continue
             definition = object_type.fields.get(name)
             if definition is None:
@@ -234,7 +223,7 @@ class Planner:
 
     def _completion(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
         if is_non_null_type(type_):
-            inner = self._completion(type_.of_type, nodes)  # type: ignore[union-attr]
+            inner = self._completion(type_.of_type, nodes)
 
             def non_null(value: Any, run: Run) -> Any:
                 if value is None:
@@ -246,7 +235,7 @@ class Planner:
 
             return non_null
         if is_list_type(type_):
-            item = self._completion(type_.of_type, nodes)  # type: ignore[union-attr]
+            item = self._completion(type_.of_type, nodes)
 
             def list_of(value: Any, run: Run) -> Any:
                 if value is None:
@@ -257,7 +246,7 @@ class Planner:
 
             return list_of
         if is_leaf_type(type_):
-            serialize = type_.serialize  # type: ignore[union-attr]
+            serialize = type_.serialize
             # What graphql-core's String and ID serializers give a str back unchanged.
             text = type_ is GraphQLString or type_ is GraphQLID
             integer = type_ is GraphQLInt
@@ -278,9 +267,9 @@ class Planner:
 
             return leaf
         if is_object_type(type_):
-            return _ObjectCompletion(self, type_, nodes)  # type: ignore[arg-type]
+            return _ObjectCompletion(self, type_, nodes)
         if is_abstract_type(type_):
-            return _AbstractCompletion(self, type_, nodes)  # type: ignore[arg-type]
+            return _AbstractCompletion(self, type_, nodes)
         raise Unplannable(f"unknown output type {type_}")
 
 
@@ -427,7 +416,7 @@ class Run:
         self._plan = plan
         self._context = context
         self._variables = variables
-        self._infos: dict[int, GraphQLResolveInfo] = {}
+        self._infos: dict[int, GraphQLResolveInfo[Any]] = {}
         self._arguments: dict[int, dict[str, Any]] = {}
         self.pending: list[tuple[dict[str, Any], str, Any, PlannedField]] = []
         """Awaitable results still to complete: (object, key, awaitable, field)."""
@@ -484,7 +473,7 @@ class Run:
             self._arguments[id(planned)] = arguments
         return arguments
 
-    def _info(self, planned: PlannedField) -> GraphQLResolveInfo:
+    def _info(self, planned: PlannedField) -> GraphQLResolveInfo[Any]:
         """One resolve-info per field of the plan per request (its path is the first row's)."""
         info = self._infos.get(id(planned))
         if info is None:
@@ -496,7 +485,7 @@ class Run:
 
     def info_for_type(
         self, abstract: GraphQLAbstractType, nodes: list[FieldNode]
-    ) -> GraphQLResolveInfo:
+    ) -> GraphQLResolveInfo[Any]:
         return self._make_info(nodes[0].name.value, nodes, abstract, self._plan.root_type)
 
     def _make_info(
@@ -505,7 +494,7 @@ class Run:
         nodes: list[FieldNode],
         return_type: Any,
         parent: GraphQLObjectType,
-    ) -> GraphQLResolveInfo:
+    ) -> GraphQLResolveInfo[Any]:
         plan = self._plan
         return GraphQLResolveInfo(
             name,
@@ -514,12 +503,12 @@ class Run:
             parent,
             Path(None, nodes[0].alias.value if nodes[0].alias else name, parent.name),
             plan.planner.schema,
-            plan.planner.fragments,
+            dict(plan.planner.fragments),
             None,
             plan.operation,
             self._variables,
             self._context,
-            isawaitable,
+            isawaitable,  # type: ignore[arg-type]  # graphql-core types it as a TypeGuard
             None,
-            None,
+            None,  # type: ignore[arg-type]  # no resolver here uses graphql-core's async helpers
         )
