@@ -3,13 +3,15 @@
 The mail server (aiosmtpd) listens on 127.0.0.1 in this test's process;
 ``KINGDOM_SMTP_URL`` points the server at it. The request answers first, the
 server's relay hands the event to its in-process workers, and they deliver
-the mail; the code from that mail resets the password. On SQLite and Postgres.
+the mail; the code from that mail resets the password. The registration's
+welcome arrives the same way. On SQLite and Postgres.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,8 @@ import httpx
 from e2e.client import GraphQLClient
 from e2e.server import run_server
 from integration.workers.test_mail_smtp import Collector, free_port, mail_server
+from kingdom.services.identity.password_reset import RESET_SUBJECT
+from kingdom.services.identity.registration import WELCOME_SUBJECT
 
 PASSWORD, NEW_PASSWORD = "correct horse battery", "a brand new long secret"
 REGISTER = "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId } }"
@@ -27,6 +31,11 @@ mutation($t: String!, $p: String!) {
   resetPassword(input: {token: $t, newPassword: $p}) { passwordChanged }
 }
 """
+
+
+def mails(collector: Collector, to: str, subject: str) -> list[EmailMessage]:
+    """The mails to ``to`` with ``subject`` (others arrive too: the administrator's welcome)."""
+    return [m for m in collector.messages if (m["To"], m["Subject"]) == (to, subject)]
 
 
 def test_the_reset_code_arrives_by_smtp(tmp_path: Path, backend: dict[str, str]) -> None:
@@ -45,13 +54,24 @@ def test_the_reset_code_arrives_by_smtp(tmp_path: Path, backend: dict[str, str])
         api = GraphQLClient(http)
         api.ok(REGISTER, {"i": {"email": email, "displayName": "Ann", "password": PASSWORD}})
 
-        assert api.ok(REQUEST_RESET, {"e": email}) == {"requestPasswordReset": {"accepted": True}}
+        asked = http.post(
+            "/graphql",
+            json={"query": REQUEST_RESET, "variables": {"e": email}},
+            headers={"X-Request-ID": f"reset-{port}"},
+        )
+        assert asked.json() == {"data": {"requestPasswordReset": {"accepted": True}}}
         deadline = time.monotonic() + 30
-        while not collector.messages and time.monotonic() < deadline:
+        while not (
+            mails(collector, email, RESET_SUBJECT) and mails(collector, email, WELCOME_SUBJECT)
+        ):
+            assert time.monotonic() < deadline, [m["Subject"] for m in collector.messages]
             time.sleep(0.05)
 
-        [message] = collector.messages
+        [welcome] = mails(collector, email, WELCOME_SUBJECT)
+        assert PASSWORD not in welcome.as_string()
+        [message] = mails(collector, email, RESET_SUBJECT)
         assert (message["To"], message["From"]) == (email, "Kingdom <kingdom@example.org>")
+        assert message["X-Request-ID"] == f"reset-{port}"  # the request that asked for it
         body = message.get_body()
         assert body is not None
         found = re.search(r"Your reset code: (\S+)", body.get_content())

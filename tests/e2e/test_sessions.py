@@ -25,6 +25,7 @@ import pytest
 
 from e2e.client import GraphQLClient, Result
 from e2e.server import RunningServer, run_server
+from kingdom.services.identity.password_reset import RESET_SUBJECT
 
 PASSWORD, NEW_PASSWORD = "correct horse battery", "a brand new long secret"
 SETTINGS = {
@@ -83,7 +84,7 @@ class Client(GraphQLClient):
         assert self.ok(REQUEST_RESET, {"e": email}) == {"requestPasswordReset": {"accepted": True}}
         # The workers mail it after the answer: wait for it.
         deadline = time.monotonic() + 30
-        while not (mails := self._mails_to(email)) and time.monotonic() < deadline:
+        while not (mails := self._resets_to(email)) and time.monotonic() < deadline:
             time.sleep(0.05)
         [mail] = mails
         body = BytesParser(policy=policy.default).parsebytes(mail.read_bytes()).get_body()
@@ -92,14 +93,20 @@ class Client(GraphQLClient):
         assert found is not None, body.get_content()
         return found.group(1)
 
-    def _mails_to(self, email: str) -> list[Path]:
-        # ``*.eml`` only: a file is renamed to it once written whole.
+    def _resets_to(self, email: str) -> list[Path]:
+        # ``*.eml`` only: a file is renamed to it once written whole. Not the welcome.
         folders = [directory / "mail" for directory in (self.data_dir, *self.other_data_dirs)]
-        return [m for folder in folders for m in folder.glob("*.eml") if _to(m) == email]
+        return [
+            m
+            for folder in folders
+            for m in folder.glob("*.eml")
+            if _headers(m) == (email, RESET_SUBJECT)
+        ]
 
 
-def _to(mail: Path) -> str:
-    return str(BytesParser(policy=policy.default).parsebytes(mail.read_bytes())["To"])
+def _headers(mail: Path) -> tuple[str, str]:
+    message = BytesParser(policy=policy.default).parsebytes(mail.read_bytes())
+    return str(message["To"]), str(message["Subject"])
 
 
 @contextmanager

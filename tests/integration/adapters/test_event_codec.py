@@ -48,6 +48,7 @@ EXAMPLES: list[Event] = [
     identity.RoleRevoked(meta=META, user_id="u-1", role_code="auditor"),
     identity.UserDisabled(meta=META, user_id="u-1", token_version=4),
     identity.RefreshTokenReuseDetected(meta=META, user_id="u-1", session_id="s-1"),
+    identity.RegistrationAttemptedOnTakenAddress(meta=META, user_id="u-1"),
     ledger.AccountOpened(meta=META, account_id="a-1", owner_id="u-1", currency="EUR"),
     ledger.FundsDeposited(meta=META, account_id="a-1", amount=2**63 - 1, balance=2**63 - 1),
     ledger.FundsWithdrawn(meta=META, account_id="a-1", amount=5, balance=0),

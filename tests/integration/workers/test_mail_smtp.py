@@ -1,4 +1,7 @@
-"""Reset codes by real SMTP, on SQLite and PostgreSQL: queued by the request, sent by the workers.
+"""Mail by real SMTP, on SQLite and PostgreSQL: queued by the request, sent by the workers.
+
+Reset codes, and the mails of registration: a new user's welcome and the
+notice to the owner of an address someone tried to register again.
 
 A mail server (aiosmtpd) runs on 127.0.0.1 in a thread of the test. The
 request goes through the real bus on the SQL unit of work; the outbox is
@@ -23,8 +26,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import func, select
 
-from integration.adapters.support import SqlApp, schema_database
+from integration.adapters.support import SqlApp, count, outbox_rows, schema_database
 from kingdom.adapters.messaging.smtp import SmtpMailer
+from kingdom.adapters.sql.audit import audit_entries
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox import outbox
 from kingdom.adapters.sql.outgoing_mail import outgoing_mail
@@ -35,9 +39,15 @@ from kingdom.domain.identity import (
     RequestPasswordReset,
     ResetPassword,
 )
+from kingdom.services.causation import in_request
 from kingdom.services.consumers import build_consumer
 from kingdom.services.fakes import RecordingMailer
 from kingdom.services.identity.password_reset import RESET_SUBJECT
+from kingdom.services.identity.registration import (
+    REGISTRATION_NOTICE_INTERVAL,
+    TAKEN_ADDRESS_SUBJECT,
+    WELCOME_SUBJECT,
+)
 
 ANN = "ann@example.org"
 SENDER = "Kingdom <kingdom@example.org>"
@@ -109,9 +119,11 @@ def mailbox() -> Iterator[tuple[Collector, int]]:
 
 
 async def ann_asks_for_a_code(app: SqlApp) -> None:
+    """Ann registers (her welcome goes out, through the recording mailer), then asks for a code."""
     await app.bus.handle(
         RegisterUser(meta=app.meta(), email=ANN, display_name="Ann", password="pw-12345678")
     )
+    assert await app.deliver_events() == 1
     await app.bus.handle(RequestPasswordReset(meta=app.meta(), email=ANN))
 
 
@@ -161,18 +173,21 @@ async def test_the_code_arrives_by_smtp_and_resets_the_password(
     collector, port = mailbox
     app = SqlApp(database)
 
-    await ann_asks_for_a_code(app)
+    with in_request("req-reset-1"):  # as the HTTP layer sets it while serving the request
+        await ann_asks_for_a_code(app)
 
     assert collector.messages == []  # the request answered without the mail server
     assert await queued_mails(database) == 1
     published = await app.deliver_events(SmtpMailer(f"smtp://127.0.0.1:{port}", SENDER))
 
-    assert published == 2  # the registration and the reset request
+    assert published == 1  # the reset request (the registration went before)
     [message] = collector.messages
     assert collector.envelopes == [("kingdom@example.org", [ANN])]
     assert (message["To"], message["From"], message["Subject"]) == (ANN, SENDER, RESET_SUBJECT)
     assert message["Date"]
     assert message["Message-ID"].endswith("@example.org>")
+    # The request rode the outbox row to the worker, which names it in the mail.
+    assert message["X-Request-ID"] == "req-reset-1"
     code = code_in(message)
     assert await queued_mails(database) == 0  # the plain-text code is gone from the database
     await app.bus.handle(ResetPassword(meta=app.meta(), token=code, new_password="battery staple"))
@@ -211,11 +226,11 @@ async def test_a_mail_that_could_not_go_goes_once_the_server_is_back(
     await ann_asks_for_a_code(app)
 
     if outage == "stopped":  # nothing listens on the port
-        assert await app.deliver_events(mailer) == 1  # the registration; not the reset
+        assert await app.deliver_events(mailer) == 0  # not the reset
     else:
         collector.refusal = "451 4.3.0 try again later"
         with mail_server(collector, port):
-            assert await app.deliver_events(mailer) == 1
+            assert await app.deliver_events(mailer) == 0
         collector.refusal = None
 
     assert await unpublished(database) == 1  # offered again by the relay's next round
@@ -258,3 +273,89 @@ async def test_deliveries_at_once_send_the_mail_once(database: Database) -> None
     # The second waited on the mail's row (or SQLite's writer) and found it gone.
     assert len(mailer.sent) == 1
     assert await queued_mails(database) == 0
+
+
+# Registration: a welcome for a new address, a notice for a taken one.
+
+MALLORY_PASSWORD, MALLORY_NAME = "mallory's password", "Mallory <https://evil.example>"
+
+
+async def test_the_welcome_and_the_taken_address_notice_arrive_by_smtp(
+    database: Database, mailbox: tuple[Collector, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    collector, port = mailbox
+    app = SqlApp(database)
+
+    ann = await app.bus.handle(
+        RegisterUser(meta=app.meta(), email=ANN, display_name="Ann", password="pw-12345678")
+    )
+    app.clock.advance(REGISTRATION_NOTICE_INTERVAL)  # the registration no longer paces a notice
+    again = await app.bus.handle(
+        RegisterUser(
+            meta=app.meta(),
+            email="Ann@Example.org",
+            display_name=MALLORY_NAME,
+            password=MALLORY_PASSWORD,
+        )
+    )
+
+    assert again != ann  # a fresh id naming nobody, as ever
+    assert collector.messages == []  # both answered without the mail server
+    assert await queued_mails(database) == 2  # one mail each
+    registered, attempted = await outbox_rows(database)  # and one event each
+    assert (registered["event_type"], attempted["event_type"]) == (
+        "identity.UserRegistered",
+        "identity.RegistrationAttemptedOnTakenAddress",
+    )
+    assert attempted["payload"]["user_id"] == ann
+    assert set(attempted["payload"]) == {"meta", "user_id"}  # no address, nothing supplied
+
+    assert await app.deliver_events(SmtpMailer(f"smtp://127.0.0.1:{port}", SENDER)) == 2
+
+    welcome, notice = collector.messages
+    assert collector.envelopes == [("kingdom@example.org", [ANN])] * 2
+    assert (welcome["To"], welcome["From"], welcome["Subject"]) == (ANN, SENDER, WELCOME_SUBJECT)
+    assert (notice["To"], notice["From"], notice["Subject"]) == (
+        ANN,
+        SENDER,
+        TAKEN_ADDRESS_SUBJECT,
+    )
+    for message in (welcome, notice):
+        body = message.get_body()
+        assert body is not None
+        for supplied in ("pw-12345678", MALLORY_PASSWORD, MALLORY_NAME, "Mallory"):
+            assert supplied not in body.get_content()
+    assert await queued_mails(database) == 0
+    assert await unpublished(database) == 0
+    assert await count(database, audit_entries) == 1  # the registration; an attempt changes nothing
+    assert ANN not in delivery_log(caplog)
+
+
+async def test_a_taken_address_gets_one_notice_per_interval_on_the_shared_throttle(
+    database: Database, mailbox: tuple[Collector, int]
+) -> None:
+    collector, port = mailbox
+    app = SqlApp(database)
+
+    async def register(email: str) -> None:
+        await app.bus.handle(
+            RegisterUser(meta=app.meta(), email=email, display_name="X", password="pw-12345678")
+        )
+
+    await register(ANN)
+    for _attempt in range(3):  # right after registering it: paced
+        await register(ANN)
+    app.clock.advance(REGISTRATION_NOTICE_INTERVAL)
+    for _attempt in range(3):  # one notice, then paced again
+        await register(ANN)
+
+    assert [row["event_type"] for row in await outbox_rows(database)] == [
+        "identity.UserRegistered",
+        "identity.RegistrationAttemptedOnTakenAddress",
+    ]
+    await app.deliver_events(SmtpMailer(f"smtp://127.0.0.1:{port}", SENDER))
+    assert [message["Subject"] for message in collector.messages] == [
+        WELCOME_SUBJECT,
+        TAKEN_ADDRESS_SUBJECT,
+    ]

@@ -69,6 +69,7 @@ def examples() -> list[Event]:
         identity.RoleRevoked(meta=meta(), user_id="u-1", role_code="auditor"),
         identity.UserDisabled(meta=meta(), user_id="u-1", token_version=4),
         identity.RefreshTokenReuseDetected(meta=meta(), user_id="u-1", session_id="s-1"),
+        identity.RegistrationAttemptedOnTakenAddress(meta=meta(), user_id="u-1"),
         ledger.AccountOpened(meta=meta(), account_id="a-1", owner_id="u-1", currency="EUR"),
         ledger.FundsDeposited(meta=meta(), account_id="a-1", amount=2**63 - 1, balance=2**63 - 1),
         ledger.FundsWithdrawn(meta=meta(), account_id="a-1", amount=5, balance=0),

@@ -13,6 +13,7 @@ from kingdom.domain.identity import (
     PoliciesAttached,
     PoliciesDetached,
     RefreshTokenReuseDetected,
+    RegistrationAttemptedOnTakenAddress,
     Role,
     RoleAssigned,
     RoleRevoked,
@@ -490,3 +491,20 @@ def test_a_refresh_token_reuse_needs_the_session_id() -> None:
     with pytest.raises(Invalid):
         user.report_refresh_token_reuse("", meta(1))
     assert user.pending_events == ()
+
+
+# -- registration attempts on a taken address ------------------------------------
+
+
+def test_a_registration_attempt_is_recorded_by_user_id_without_changing_the_user() -> None:
+    user = registered()
+    state = copy.deepcopy(vars(user))
+
+    user.report_registration_attempt(meta(1))
+
+    assert {k: v for k, v in vars(user).items() if k != "_pending"} == {
+        k: v for k, v in state.items() if k != "_pending"
+    }
+    [event] = user.pull_events()
+    assert event == RegistrationAttemptedOnTakenAddress(meta=meta(1), user_id="u-1")
+    assert user.email not in repr(event)  # the user's id, never the address

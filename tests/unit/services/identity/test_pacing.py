@@ -1,4 +1,5 @@
-"""Pacing: the cheap branch of a password-reset request waits as long as the expensive one took."""
+"""Pacing: the cheap branch of a password-reset request (or a registration) waits as long as the
+expensive one took."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from kingdom.domain.identity import RequestPasswordReset
+from kingdom.domain.identity import RequestPasswordReset, User
 from kingdom.services.fakes import FakeApp, FakeClock, FakeUnitOfWork, InMemoryStore
 from kingdom.services.identity.pacing import INITIAL_ESTIMATE, LatencyMimic
+from kingdom.services.identity.password_reset import RESET_SUBJECT
+from kingdom.services.identity.registration import TAKEN_ADDRESS_SUBJECT, WELCOME_SUBJECT
 from kingdom.services.ports import Change
 
 
@@ -120,5 +123,25 @@ async def test_a_paced_request_for_a_known_address_waits_like_an_unknown_one():
     await app.bus.handle(RequestPasswordReset(meta=app.meta(), email="ann@example.org"))
 
     await app.deliver_events()
-    assert len(app.mailer.sent) == 1
+    assert [mail.subject for mail in app.mailer.sent] == [WELCOME_SUBJECT, RESET_SUBJECT]
     assert sleeps.seconds == [0.007]
+
+
+async def test_a_taken_address_waits_like_a_new_one_whether_its_owner_is_mailed_or_not():
+    sleeps = Sleeps()
+    app = SlowWrites(settings={"registration_pacing": LatencyMimic(sleep=sleeps)})
+    app.store.put(
+        User(id="ann", email="ann@example.org", display_name="Ann", password_hash="fake$v1$0")
+    )
+    await app.register("bob@example.org")  # new: a user, its event and its welcome (7 ms)
+
+    await app.register("ann@example.org")  # taken: an event and the notice (7 ms here too)
+    assert sleeps.seconds == []  # it took as long already
+    await app.register("ann@example.org")  # taken, notice paced: writes nothing
+
+    assert sleeps.seconds == [0.007]
+    await app.deliver_events()
+    assert [(mail.to, mail.subject) for mail in app.mailer.sent] == [
+        ("bob@example.org", WELCOME_SUBJECT),
+        ("ann@example.org", TAKEN_ADDRESS_SUBJECT),
+    ]

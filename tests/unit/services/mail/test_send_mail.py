@@ -10,6 +10,7 @@ import pytest
 from kingdom.domain.identity import PasswordResetRequested, RequestPasswordReset
 from kingdom.domain.shared import Conflict
 from kingdom.services.audit import record_audit
+from kingdom.services.causation import in_request
 from kingdom.services.consumers import WORKER_HANDLERS, HandlersFailed
 from kingdom.services.fakes import FakeApp
 from kingdom.services.identity.password_reset import RESET_SUBJECT, RESET_TOKEN_TTL
@@ -29,11 +30,18 @@ async def reset_requested(app: FakeApp, email: str = "ann@example.org") -> Passw
     return event
 
 
+async def register(app: FakeApp, email: str) -> None:
+    """Register ``email`` and let the workers send its welcome; then forget what was sent."""
+    await app.register(email)
+    await app.deliver_events()
+    app.mailer.sent.clear()
+    app.mailer.attempts = 0
+
+
 @pytest.fixture()
 async def app() -> FakeApp:
     app = FakeApp()
-    await app.register("ann@example.org")
-    await app.deliver_events()
+    await register(app, "ann@example.org")
     return app
 
 
@@ -61,11 +69,13 @@ async def test_the_worker_sends_it_once_however_often_the_event_arrives(app: Fak
     body = app.store.outgoing_mail[event.message_id].body
 
     for _delivery in range(3):
-        await app.consumer.consume(event, trace_parent=TRACE)
+        # The request that asked for the code: the worker sets it from the message.
+        with in_request("req-7"):
+            await app.consumer.consume(event, trace_parent=TRACE)
 
     [mail] = app.mailer.sent
     assert (mail.to, mail.subject, mail.body) == ("ann@example.org", RESET_SUBJECT, body)
-    assert mail.headers == {"traceparent": TRACE}
+    assert mail.headers == {"traceparent": TRACE, "X-Request-ID": "req-7"}
     assert app.store.outgoing_mail == {}
     assert (event.message_id, HANDLER) in app.store.inbox
 
@@ -124,8 +134,7 @@ async def test_a_permanent_failure_drops_the_mail_with_one_log_line(
 
 
 async def test_an_expired_mail_is_dropped_unsent_and_others_are_pruned(app: FakeApp) -> None:
-    await app.register("bob@example.org")
-    await app.deliver_events()
+    await register(app, "bob@example.org")
     anns = await reset_requested(app, "ann@example.org")
     bobs = await reset_requested(app, "bob@example.org")
     app.clock.advance(RESET_TOKEN_TTL)
@@ -153,6 +162,21 @@ async def test_only_a_well_formed_traceparent_becomes_a_header(app: FakeApp, tra
     event = await reset_requested(app)
 
     await app.consumer.consume(event, trace_parent=trace)
+
+    [mail] = app.mailer.sent
+    assert mail.headers == {}
+
+
+@pytest.mark.parametrize(
+    "request_id", [None, "", "bad id", "x" * 65, "req-1\r\nBcc: x@example.org"]
+)
+async def test_only_a_well_formed_request_id_becomes_a_header(
+    app: FakeApp, request_id: str | None
+) -> None:
+    event = await reset_requested(app)
+
+    with in_request(request_id):
+        await app.consumer.consume(event)
 
     [mail] = app.mailer.sent
     assert mail.headers == {}

@@ -13,6 +13,7 @@ from kingdom.services.ports import (
     account_key,
     address_key,
     login_keys,
+    registration_email_key,
     registration_key,
     registration_keys,
 )
@@ -270,3 +271,35 @@ async def test_an_address_has_twenty_free_registrations_counted_apart_from_its_l
 
     assert await throttle.check([registering], clock.now()) == 1
     assert await throttle.check([HOST], clock.now()) is None
+
+
+def test_registration_email_keys_name_the_address_as_typed_normalised():
+    assert registration_email_key("  Ann@Example.ORG ") == "register-email:ann@example.org"
+    assert registration_email_key("a" * 10_000).startswith("register-email:sha256:")
+
+
+async def test_a_registration_email_key_counts_and_never_blocks():
+    throttle, clock = FakeLoginThrottle(), FakeClock()
+    mailed = registration_email_key("ann@example.org")
+
+    await fail(throttle, clock, 1000, mailed)
+
+    assert await throttle.check([mailed], clock.now()) is None
+    assert throttle.counters[mailed].blocked_until is None
+    assert throttle.failures(mailed) == 1000
+
+
+async def test_last_counted_is_when_a_key_was_last_counted_until_it_is_forgotten():
+    throttle, clock = FakeLoginThrottle(), FakeClock()
+    mailed = registration_email_key("ann@example.org")
+    assert await throttle.last_counted(mailed, clock.now()) is None
+
+    await fail(throttle, clock, 1, mailed)
+    counted = clock.now()
+    clock.advance(timedelta(minutes=14))
+
+    assert await throttle.last_counted(mailed, clock.now()) == counted
+    clock.advance(timedelta(minutes=1))  # the quiet window: as good as pruned
+    assert await throttle.last_counted(mailed, clock.now()) is None
+    with pytest.raises(ValueError, match="not a throttle key"):
+        await throttle.last_counted("ann@example.org", clock.now())

@@ -65,7 +65,8 @@ def _merged(
 
 WORKER_HANDLERS: Mapping[type[Event], tuple[Handler, ...]] = _merged(audit.HANDLERS, mail.HANDLERS)
 """What the workers do with each delivered event: record it in the audit trail, and send
-the mail its commit queued (:mod:`kingdom.services.mail`)."""
+the mail its commit queued (:mod:`kingdom.services.mail`). An event may have both (a
+registration is audited and mails its welcome): each runs once, on its own inbox entry."""
 
 
 class HandlersFailed(Exception):

@@ -202,6 +202,11 @@ EVENTS = EventCodec(
         EventSchema("identity.RoleRevoked", identity.RoleRevoked),
         EventSchema("identity.UserDisabled", identity.UserDisabled),
         EventSchema("identity.RefreshTokenReuseDetected", identity.RefreshTokenReuseDetected),
+        EventSchema(
+            "identity.RegistrationAttemptedOnTakenAddress",
+            identity.RegistrationAttemptedOnTakenAddress,
+            version=1,
+        ),
         EventSchema("ledger.AccountOpened", ledger.AccountOpened),
         EventSchema("ledger.FundsDeposited", ledger.FundsDeposited),
         EventSchema("ledger.FundsWithdrawn", ledger.FundsWithdrawn),

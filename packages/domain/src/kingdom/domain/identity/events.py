@@ -24,6 +24,19 @@ class UserRegistered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RegistrationAttemptedOnTakenAddress(Event):
+    """Someone tried to register the address user ``user_id`` already has.
+
+    Not a change to the user: a fact about an attempt, committed so the
+    owner can be told (by mail). Names the user by id only: never the
+    address, nor anything the attempt supplied (name, password), which came
+    from whoever tried.
+    """
+
+    user_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PasswordChanged(Event):
     """``token_version`` is the new one: tokens issued under older versions are void."""
 

@@ -27,6 +27,7 @@ from kingdom.domain.identity.events import (
     PasswordChanged,
     PasswordResetRequested,
     RefreshTokenReuseDetected,
+    RegistrationAttemptedOnTakenAddress,
     RoleAssigned,
     RoleRevoked,
     UserDisabled,
@@ -157,6 +158,14 @@ class User(PolicyHolder):
                 meta=meta, user_id=self.id, token_id=token_id, expires_at=expires_at
             )
         )
+
+    def report_registration_attempt(self, meta: MessageMeta) -> None:
+        """Record that someone tried to register this user's address again.
+
+        Changes no state (no version bump, tokens stay valid): the event only
+        lets the owner be told. It names the user, not the address.
+        """
+        self._record(RegistrationAttemptedOnTakenAddress(meta=meta, user_id=self.id))
 
     def report_refresh_token_reuse(self, session_id: str, meta: MessageMeta) -> None:
         """Record that an already-used refresh token of the user's session ``session_id`` came back.

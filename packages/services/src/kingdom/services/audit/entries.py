@@ -2,7 +2,8 @@
 
 One table (:data:`AUDITED`) maps every audited event class to its stable name
 and a small function describing it, so adding an event type means adding a
-line here (a test fails until every event the codec stores is audited).
+line here (a test fails until every event the codec stores is audited or
+named, with its reason, as not audited).
 
 The names are the event codec's (:mod:`kingdom.adapters.sql.event_codec`),
 repeated here because the services ring cannot import the adapters; a test

@@ -9,8 +9,9 @@ cost real database work per bot request; instead the cheap branch *waits*
 as long as a recent run of the expensive branch took (a random one of the
 last few, so the spread matches too, not just the median).
 
-Registration is paced the same way: a new address writes a user and an
-outbox row, a registered one writes nothing and waits instead.
+Registration is paced the same way: a new address writes a user, an
+outbox row and its welcome mail; a registered one writes at most an outbox
+row and a mail (the notice to its owner), and waits the rest.
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ from kingdom.services.ports.throttling import (
     account_key,
     address_key,
     login_keys,
+    registration_email_key,
     registration_key,
     registration_keys,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "account_key",
     "address_key",
     "login_keys",
+    "registration_email_key",
     "registration_key",
     "registration_keys",
 ]

@@ -5,7 +5,10 @@ or ``address:<client IP>`` for logins (see :func:`account_key`,
 :func:`address_key`), ``register:<client IP>`` for registrations, where every
 attempt counts, not only failures (see :func:`registration_key`). Each key
 has a counter of recent failures (or attempts). The first few are free; each
-further one blocks the key for a delay that doubles up to a cap. Counters are
+further one blocks the key for a delay that doubles up to a cap. (One kind
+only counts and never blocks: ``register-email:<e-mail>``, the registrations
+of an e-mail address, which pace the notices registration mails to its
+owner; see :func:`registration_email_key`.) Counters are
 *soft*: a key left alone for a quiet window after its block ended starts from
 zero again, so nobody can lock a user out for longer than an attack lasts
 plus one delay, while an attacker who keeps trying as soon as each block ends
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,8 +37,12 @@ from typing import Final
 ACCOUNT: Final = "account"
 ADDRESS: Final = "address"
 REGISTER: Final = "register"
+REGISTER_EMAIL: Final = "register-email"
 MAX_KEY_LENGTH: Final = 300
 """Storage bound for a key; longer inputs are replaced by their hash (see :func:`account_key`)."""
+
+_NEVER_BLOCKED: Final = sys.maxsize
+"""The free failures of a key that only counts (beyond reach: it is never delayed)."""
 
 _MAX_DOUBLINGS: Final = 40
 """Beyond this the delay is capped anyway; bounding the exponent keeps the multiplier small."""
@@ -49,10 +57,26 @@ def account_key(email: str) -> str:
     Derived from the input only, never from a lookup: a key that depended on
     the account existing would reveal that it does.
     """
+    return f"{ACCOUNT}:{_typed(email)}"
+
+
+def registration_email_key(email: str) -> str:
+    """The key of the registrations of an e-mail address, taken or not.
+
+    Normalised like :func:`account_key`. Every registration of the address
+    counts on it, and it never blocks anything: registration reads when it
+    was last counted (:meth:`LoginThrottle.last_counted`) so that the owner
+    of a taken address is not sent a notice more than once per interval,
+    whoever keeps registering it.
+    """
+    return f"{REGISTER_EMAIL}:{_typed(email)}"
+
+
+def _typed(email: str) -> str:
     typed = email.strip().lower()
     if len(typed) > 254:
         typed = "sha256:" + hashlib.sha256(typed.encode()).hexdigest()
-    return f"{ACCOUNT}:{typed}"
+    return typed
 
 
 def address_key(address: str) -> str:
@@ -139,8 +163,11 @@ class ThrottlePolicy:
             return self.address_free_failures
         if separator and kind == REGISTER:
             return self.register_free_attempts
+        if separator and kind == REGISTER_EMAIL:
+            return _NEVER_BLOCKED  # counted to pace mail, never to refuse anything
         raise ValueError(
-            f"not a throttle key: {key!r} (expected account:..., address:... or register:...)"
+            f"not a throttle key: {key!r} "
+            "(expected account:..., address:..., register:... or register-email:...)"
         )
 
     def delay(self, key: str, failures: int) -> timedelta:
@@ -234,6 +261,18 @@ class LoginThrottle(ABC):
         for key in unique:
             self.policy.free_failures(key)  # refuses a malformed key before storing anything
         await self.count_failures(unique, now)
+
+    async def last_counted(self, key: str, now: datetime) -> datetime | None:
+        """When ``key`` was last counted, or ``None`` if never or its counter is forgotten by ``now``.
+
+        Forgotten as the policy says (the quiet window): a counter not yet
+        pruned answers the same as one that was.
+        """
+        self.policy.free_failures(key)  # refuses a malformed key
+        for counter in await self.load([key]):
+            if not self.policy.is_forgotten(counter, now):
+                return counter.last_failure_at
+        return None
 
     async def record_success(self, account: str) -> None:
         """A successful login clears its account's counter.
