@@ -123,7 +123,9 @@ async def test_terminated_backends_answer_503_then_the_pool_reconnects(api: Api)
     token_check = await api.execute(ACCOUNTS, token=issued)
     assert (await api.execute(ACCOUNTS, token=issued)).status == 200
 
-    # A resolver's read.
+    # A resolver's read: the query's plan fails on the dead connection, which
+    # drops every older pooled one, and graphql-core runs the query again on
+    # a fresh connection (a query has no side effects): the client gets its data.
     await _terminate_backends(api)
     read = await api.execute(ACCOUNTS, token=manager)
     assert (await api.execute(ACCOUNTS, token=manager)).status == 200
@@ -134,7 +136,11 @@ async def test_terminated_backends_answer_503_then_the_pool_reconnects(api: Api)
 
     _assert_unavailable(token_check)
     assert token_check.data is None
-    _assert_unavailable(read)
+    assert read.status == 200, read.body
+    assert sorted(edge["node"]["balance"] for edge in read.body["data"]["accounts"]["edges"]) == [
+        "0",
+        "100",
+    ]
     _assert_unavailable(write)
     assert await api.account_row(source) == (100, 2)
     assert await api.account_row(target) == (0, 1)
