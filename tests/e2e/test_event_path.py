@@ -17,9 +17,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import httpx
@@ -36,6 +37,8 @@ AUDITED_REGISTRATIONS = (
     " AND summary LIKE '%<{email}>%'"
 )
 COUNT_UNPUBLISHED = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+
+T = TypeVar("T")
 
 
 def scalar(backend: Mapping[str, str], data_dir: Path, statement: str) -> int:
@@ -55,9 +58,8 @@ def scalar(backend: Mapping[str, str], data_dir: Path, statement: str) -> int:
     return asyncio.run(read())
 
 
-def wait_for(condition: str, probe: object, expected: int, polls: int = 1200) -> None:
+def wait_for(condition: str, probe: Callable[[], T], expected: T, polls: int = 1200) -> None:
     """Poll until ``probe()`` gives ``expected``; bounded by polls, not by a clock."""
-    assert callable(probe)
     seen = probe()
     for _ in range(polls):
         if seen == expected:
