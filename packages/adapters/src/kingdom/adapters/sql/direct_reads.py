@@ -145,8 +145,8 @@ class DirectStatement:
         self._arguments = tuple(arguments)
         # PostgreSQL's processors depend on the column's wire type, known once
         # the statement is prepared; SQLite's driver names no types.
-        # () when no column needs one.
-        self._result_processors: tuple[Processor | None, ...] | None = (
+        # Only the columns that need one, as (position, processor): most need none.
+        self._result_processors: tuple[tuple[int, Processor], ...] | None = (
             None if dialect.name == "postgresql" else self._processors(dialect, None)
         )
 
@@ -195,13 +195,13 @@ class DirectStatement:
         processors = self._result_processors
         if not processors:
             return [tuple(row) for row in raw]
-        return [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+        rows = []
+        for row in raw:
+            values = list(row)
+            for position, process in processors:
+                values[position] = process(values[position])
+            rows.append(tuple(values))
+        return rows
 
     def _bound(self, parameters: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         """The SQL to send and its positional arguments, processed for the driver."""
@@ -230,14 +230,18 @@ class DirectStatement:
 
     def _processors(
         self, dialect: Dialect, wire_types: Sequence[Any] | None
-    ) -> tuple[Processor | None, ...]:
+    ) -> tuple[tuple[int, Processor], ...]:
         columns = list(self._statement.selected_columns)
         types = wire_types if wire_types is not None else [None] * len(columns)
-        processors = tuple(
+        processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, wire_type)
             for column, wire_type in zip(columns, types, strict=True)
         )
-        return processors if any(processors) else ()  # () : rows are used as they come
+        return tuple(
+            (position, process)
+            for position, process in enumerate(processors)
+            if process is not None
+        )
 
 
 class _Postgres:

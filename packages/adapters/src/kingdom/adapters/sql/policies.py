@@ -10,6 +10,7 @@ own validation: a corrupt row raises ``Invalid`` instead of granting anything.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from kingdom.domain.access import Permission, Policy
@@ -36,7 +37,17 @@ def decode_policy(data: Any) -> Policy:
     permissions = data["permissions"]
     if not isinstance(permissions, int) or isinstance(permissions, bool):
         raise ValueError(f"policy permissions must be an integer: {permissions!r}")
-    return Policy(data["resource"], Permission(permissions), frozenset(selectors))
+    resource = data["resource"]
+    if isinstance(resource, str) and all(isinstance(selector, str) for selector in selectors):
+        return _policy(resource, permissions, tuple(selectors))
+    return Policy(resource, Permission(permissions), frozenset(selectors))
+
+
+@lru_cache(maxsize=4096)
+def _policy(resource: str, permissions: int, selectors: tuple[str, ...]) -> Policy:
+    """A policy is a value: rows granting the same one (a page of users) share it,
+    validated once. Bounded: only what fails validation is not kept."""
+    return Policy(resource, Permission(permissions), frozenset(selectors))
 
 
 def decode_policies(data: Any) -> list[Policy]:

@@ -40,6 +40,7 @@ from kingdom.domain.access import Permission, ReadScope, authorize, precheck
 from kingdom.domain.shared import Invalid
 from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, request_context
+from kingdom.entrypoints.graphql.row_resolvers import RowResolver, per_row, preparer_of
 from kingdom.services.resources import ACCOUNTS, AUDIT, RESOURCES, ROLES, USERS, owner_from_id
 
 NODE_TYPE_OF_RESOURCE: Final[Mapping[str, str]] = {
@@ -167,12 +168,18 @@ class NeedsPermissionDirective(SchemaDirectiveVisitor):
             if any((argument.out_name or name) == "scope" for name, argument in field.args.items()):
                 raise ValueError(f"{where}: 'scope' is the resolver argument READ adds")
 
-            def resolve_read(obj: Any, info: Info, **arguments: Any) -> Any:
+            inner = preparer_of(resolve)
+
+            # Per row resolvers (:mod:`.row_resolvers`): the scope is computed
+            # once per field per request, not once per row.
+            def prepare_read(info: Info, **arguments: Any) -> RowResolver:
                 instance = None if selector is None else selector.instance(arguments)
                 scope = read_scope(info, resource, instance)
-                return resolve(obj, info, scope=scope, **arguments)
+                if inner is not None:
+                    return inner(info, scope=scope, **arguments)
+                return lambda obj: resolve(obj, info, scope=scope, **arguments)
 
-            field.resolve = resolve_read
+            field.resolve = per_row(prepare_read)
         else:
 
             def resolve_write(obj: Any, info: Info, **arguments: Any) -> Any:

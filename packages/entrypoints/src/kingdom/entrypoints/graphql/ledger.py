@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from ariadne import EnumType, MutationType, ObjectType, QueryType
@@ -20,6 +20,7 @@ from kingdom.entrypoints.graphql import global_ids
 from kingdom.entrypoints.graphql.context import Info, Resolver, request_context
 from kingdom.entrypoints.graphql.directives import read_scope
 from kingdom.entrypoints.graphql.pagination import connection, page_request
+from kingdom.entrypoints.graphql.row_resolvers import per_row
 from kingdom.entrypoints.graphql.selection import USER_ROLE_FIELDS, as_selected, selects
 from kingdom.services.ports import AccountView, Page, TransferView, UserView
 from kingdom.services.resources import USERS
@@ -45,13 +46,14 @@ def resolve_account_id(obj: AccountView, *_: Any) -> str:
 
 
 @account.field("owner")
+@per_row
 def resolve_account_owner(
-    obj: AccountView, info: Info, scope: ReadScope
-) -> UserView | None | Awaitable[UserView | None]:
-    # Synchronous when a page fetched its owners ahead (see resolve_accounts):
-    # no future and no task per row.
+    info: Info, scope: ReadScope
+) -> Callable[[AccountView], UserView | None | Awaitable[UserView | None]]:
+    # The loader once per request; each row then resolves synchronously when
+    # a page fetched its owners ahead (see resolve_accounts): no future per row.
     loader = request_context(info).loaders.users(scope, with_roles=selects(info, USER_ROLE_FIELDS))
-    return loader.loaded(obj.owner_id)
+    return lambda obj: loader.loaded(obj.owner_id)
 
 
 @account.field("transfers")

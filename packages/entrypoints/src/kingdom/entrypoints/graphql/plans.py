@@ -69,6 +69,8 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import ListValueNode, ObjectValueNode, ValueNode
 from graphql.pyutils import Path
 
+from kingdom.entrypoints.graphql.row_resolvers import Prepare, RowResolver, preparer_of
+
 TYPENAME: Final = "__typename"
 _INTROSPECTION: Final = frozenset({"__schema", "__type"})
 _INT_MIN: Final = -(2**31)
@@ -113,7 +115,20 @@ class PlannedField:
     """Constant arguments, or ``None`` when they depend on the request's variables."""
     resolve: Callable[..., Any] | None = None
     """The field's resolver; ``None``: graphql-core's default (attribute or key)."""
+    prepare: Prepare | None = None
+    """The resolver's per-request half (:mod:`.row_resolvers`), if it has one."""
     complete: Complete = field(default=lambda value, run: value)
+
+
+_TYPENAME_STEP: Final = 0
+_PREPARED_STEP: Final = 1
+_DEFAULT_STEP: Final = 2
+_RESOLVER_STEP: Final = 3
+
+Step = tuple[str, int, PlannedField, Complete, type | None]
+"""What :meth:`Run.object` does for one field: (response key, how to resolve it, the field,
+its completion, the result type its completion would give back unchanged: ``str`` for a
+String or ID, else ``None``). Plain tuples: unpacked for every field of every row."""
 
 
 @dataclass(eq=False)
@@ -122,6 +137,26 @@ class SelectionPlan:
 
     type_name: str
     fields: list[PlannedField]
+    steps: tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.steps = tuple(_step(planned) for planned in self.fields)
+
+
+def _step(planned: PlannedField) -> Step:
+    if planned.definition is None:
+        return (planned.key, _TYPENAME_STEP, planned, planned.complete, None)
+    if planned.prepare is not None:
+        how = _PREPARED_STEP
+    elif planned.resolve is None:
+        how = _DEFAULT_STEP
+    else:
+        how = _RESOLVER_STEP
+    named = planned.definition.type
+    if is_non_null_type(named):
+        named = named.of_type
+    unchanged = str if named is GraphQLString or named is GraphQLID else None
+    return (planned.key, how, planned, planned.complete, unchanged)
 
 
 class Planner:
@@ -216,30 +251,28 @@ class Planner:
                     if definition.resolve in (None, default_field_resolver)
                     else definition.resolve
                 ),
+                prepare=preparer_of(definition.resolve),
             )
             planned.complete = self._completion(definition.type, nodes)
             fields.append(planned)
         return SelectionPlan(object_type.name, fields)
 
-    def _completion(self, type_: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
+    def _completion(
+        self, type_: GraphQLOutputType, nodes: list[FieldNode], *, non_null: bool = False
+    ) -> Complete:
+        """How to complete a value of ``type_``; ``non_null``: a null gives up (a non-null type).
+
+        The non-null check is folded into the inner completion rather than
+        wrapped around it: it runs for nearly every field of every row.
+        """
         if is_non_null_type(type_):
-            inner = self._completion(type_.of_type, nodes)
-
-            def non_null(value: Any, run: Run) -> Any:
-                if value is None:
-                    raise Unplannable("null in a non-null field")
-                completed = inner(value, run)
-                if completed is None:
-                    raise Unplannable("null in a non-null field")
-                return completed
-
-            return non_null
+            return self._completion(type_.of_type, nodes, non_null=True)
         if is_list_type(type_):
             item = self._completion(type_.of_type, nodes)
 
             def list_of(value: Any, run: Run) -> Any:
                 if value is None:
-                    return None
+                    return _null(non_null)
                 if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
                     raise Unplannable("a list field returned no list")
                 return [item(element, run) for element in value]
@@ -253,7 +286,7 @@ class Planner:
 
             def leaf(value: Any, run: Run) -> Any:
                 if value is None:
-                    return None
+                    return _null(non_null)
                 # Exactly str and int (a subclass, bool included, may serialize otherwise).
                 kind = type(value)
                 if text and kind is str:
@@ -267,10 +300,16 @@ class Planner:
 
             return leaf
         if is_object_type(type_):
-            return _ObjectCompletion(self, type_, nodes)
+            return _ObjectCompletion(self, type_, nodes, non_null)
         if is_abstract_type(type_):
-            return _AbstractCompletion(self, type_, nodes)
+            return _AbstractCompletion(self, type_, nodes, non_null)
         raise Unplannable(f"unknown output type {type_}")
+
+
+def _null(non_null: bool) -> None:
+    if non_null:
+        raise Unplannable("null in a non-null field")
+    return None
 
 
 class _ObjectCompletion:
@@ -278,13 +317,18 @@ class _ObjectCompletion:
     be planned is found before anything runs)."""
 
     def __init__(
-        self, planner: Planner, object_type: GraphQLObjectType, nodes: list[FieldNode]
+        self,
+        planner: Planner,
+        object_type: GraphQLObjectType,
+        nodes: list[FieldNode],
+        non_null: bool,
     ) -> None:
         self._plan = planner.selection(object_type, nodes)
+        self._non_null = non_null
 
     def __call__(self, value: Any, run: Run) -> Any:
         if value is None:
-            return None
+            return _null(self._non_null)
         return run.object(self._plan, value)
 
 
@@ -292,16 +336,21 @@ class _AbstractCompletion:
     """Completes an interface or union value: resolves its type, then one sub-plan per type."""
 
     def __init__(
-        self, planner: Planner, abstract: GraphQLAbstractType, nodes: list[FieldNode]
+        self,
+        planner: Planner,
+        abstract: GraphQLAbstractType,
+        nodes: list[FieldNode],
+        non_null: bool,
     ) -> None:
         self._planner = planner
         self._abstract = abstract
         self._nodes = nodes
+        self._non_null = non_null
         self._plans: dict[str, SelectionPlan] = {}
 
     def __call__(self, value: Any, run: Run) -> Any:
         if value is None:
-            return None
+            return _null(self._non_null)
         resolve_type = self._abstract.resolve_type
         if resolve_type is None:
             raise Unplannable("no type resolver")
@@ -418,40 +467,56 @@ class Run:
         self._variables = variables
         self._infos: dict[int, GraphQLResolveInfo[Any]] = {}
         self._arguments: dict[int, dict[str, Any]] = {}
+        self._rows: dict[PlannedField, RowResolver] = {}
         self.pending: list[tuple[dict[str, Any], str, Any, PlannedField]] = []
         """Awaitable results still to complete: (object, key, awaitable, field)."""
 
     def object(self, plan: SelectionPlan, value: Any) -> dict[str, Any]:
         """``value`` as an object of ``plan``'s type; awaitable fields are left pending."""
         out: dict[str, Any] = {}
-        for planned in plan.fields:
-            if planned.definition is None:  # __typename
-                out[planned.key] = plan.type_name
-                continue
-            arguments = planned.arguments
-            if arguments is None:
-                arguments = self._arguments_of(planned)
-            resolve = planned.resolve
-            if resolve is None:
+        mapping: bool | None = None
+        rows = self._rows
+        for key, how, planned, complete, unchanged in plan.steps:
+            if how == _PREPARED_STEP:
+                row = rows.get(planned)
+                if row is None:
+                    row = rows[planned] = self._prepared(planned)
+                result = row(value)
+            elif how == _DEFAULT_STEP:
                 # graphql-core's default resolver, inlined: it runs for most fields.
-                kind = type(value)
-                mapping = kind is dict or _MAPPING_TYPES.get(kind)
                 if mapping is None:
-                    mapping = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
+                    kind = type(value)
+                    mapping = kind is dict or _MAPPING_TYPES.get(kind)
+                    if mapping is None:
+                        mapping = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
                 result = value.get(planned.name) if mapping else getattr(value, planned.name, None)
                 if callable(result):
-                    result = result(self._info(planned), **arguments)
+                    result = result(self._info(planned), **self._arguments_for(planned))
+            elif how == _TYPENAME_STEP:
+                out[key] = plan.type_name
+                continue
             else:
-                result = resolve(value, self._info(planned), **arguments)
-            awaitable = _AWAITABLE_TYPES.get(type(result))
+                result = planned.resolve(  # type: ignore[misc]  # a _RESOLVER_STEP has one
+                    value, self._info(planned), **self._arguments_for(planned)
+                )
+            kind = type(result)
+            if kind is unchanged:  # a string for a String or ID: nothing to complete
+                out[key] = result
+                continue
+            awaitable = _AWAITABLE_TYPES.get(kind)
             if awaitable is None:
                 awaitable = _is_awaitable(result)
             if awaitable:
-                out[planned.key] = None  # keeps the key's place in the response
-                self.pending.append((out, planned.key, result, planned))
+                out[key] = None  # keeps the key's place in the response
+                self.pending.append((out, key, result, planned))
             else:
-                out[planned.key] = planned.complete(result, self)
+                out[key] = complete(result, self)
         return out
+
+    def _prepared(self, planned: PlannedField) -> RowResolver:
+        """The field's row resolver for this request (its first row asks)."""
+        assert planned.prepare is not None
+        return planned.prepare(self._info(planned), **self._arguments_for(planned))
 
     def abandon(self) -> None:
         """Close what will never be awaited now (graphql-core runs the operation instead)."""
@@ -459,6 +524,10 @@ class Run:
             if iscoroutine(awaitable):
                 awaitable.close()
         self.pending = []
+
+    def _arguments_for(self, planned: PlannedField) -> dict[str, Any]:
+        arguments = planned.arguments
+        return self._arguments_of(planned) if arguments is None else arguments
 
     def _arguments_of(self, planned: PlannedField) -> dict[str, Any]:
         arguments = self._arguments.get(id(planned))

@@ -22,9 +22,9 @@ def serialize_date_time(value: datetime) -> str:
 
 
 def serialize_amount(value: int) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"an Amount must be an int, not {type(value).__name__}")
-    return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"an Amount must be an int, not {type(value).__name__}")
 
 
 def parse_amount(value: Any) -> int:
