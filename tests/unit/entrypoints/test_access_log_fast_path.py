@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -15,7 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from kingdom.entrypoints.http.access_log import JsonLineSink, log_record, note_operation
+from kingdom.entrypoints.http.access_log import (
+    BATCH_BYTES,
+    JsonLineSink,
+    log_record,
+    note_operation,
+)
 from kingdom.entrypoints.http.app import create_app
 from kingdom.entrypoints.log_format import JsonFormatter, timestamp
 
@@ -68,6 +74,7 @@ async def test_the_stream_sink_writes_the_formatters_line_once_per_request() -> 
         )
         missing = await http.post("/nowhere", content=b"{}")
         explorer = await http.get("/graphql")
+    await asyncio.sleep(0)  # lines are written once per turn of the loop
 
     assert (posted.status_code, missing.status_code, explorer.status_code) == (200, 404, 200)
     assert posted.headers.get_list("X-Request-ID") == ["fast-1"]
@@ -145,3 +152,42 @@ async def test_a_post_to_graphql_still_gets_cors_headers_and_a_500_on_a_crash(
 def test_timestamps_are_what_datetime_would_write(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
     assert timestamp(created) == expected
+
+
+class CountingStream(io.BytesIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        self.writes.append(bytes(data))
+        return super().write(data)
+
+
+@pytest.mark.usefixtures("_access_level")
+async def test_lines_ended_in_one_turn_of_the_loop_are_one_write_of_at_most_pipe_buf() -> None:
+    stream = CountingStream()
+    sink = JsonLineSink(stream)
+    fields = {"method": "POST", "path": "/graphql", "status": 200, "request_id": "r"}
+    for _ in range(3):
+        sink(fields)
+    assert stream.writes == []  # not yet: the loop has not turned
+    await asyncio.sleep(0)
+    assert len(stream.writes) == 1
+    assert len(lines(stream)) == 3
+
+    many = 3 * BATCH_BYTES // len(stream.writes[0]) + 3
+    for _ in range(many):
+        sink(fields)
+    await asyncio.sleep(0)
+    assert len(lines(stream)) == 3 + many
+    # Whole lines only, never more than a pipe writes atomically.
+    assert all(write.endswith(b"\n") and len(write) <= BATCH_BYTES for write in stream.writes)
+    assert len(stream.writes) > 2
+
+
+@pytest.mark.usefixtures("_access_level")
+def test_outside_an_event_loop_each_line_is_written_at_once() -> None:
+    stream = CountingStream()
+    JsonLineSink(stream)({"method": "GET", "path": "/healthz", "status": 200})
+    assert [line["path"] for line in lines(stream)] == ["/healthz"]

@@ -294,6 +294,11 @@ class Pager:
             .limit(fetch)
             for branch in branches
         ]
+        if key is None and forward and not count_total and len(parts) == 1:
+            # A first page without its total, the commonest: nothing lies behind
+            # it and nothing is counted, so no flags row to join (on SQLite the
+            # join costs a materialized page and a sort for nothing).
+            return parts[0].add_columns(false().label(_OTHER_SIDE), null().label(_TOTAL))
         page = (
             parts[0].subquery("page")
             if len(parts) == 1

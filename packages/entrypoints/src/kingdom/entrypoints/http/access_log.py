@@ -47,9 +47,11 @@ finished request's method, path, status, notes and duration, once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
+import select
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -138,24 +140,58 @@ class JsonLineSink:
 
     The line is the one :class:`~kingdom.entrypoints.log_format.JsonFormatter`
     would write for :func:`log_record`'s record; ``kingdom.access``'s level
-    still decides whether it is written. Each line is flushed at once, so it
-    interleaves whole with the lines ``logging`` writes to the same stream.
+    still decides whether it is written. Lines are written together once
+    per turn of the event loop (a busy server ends several requests per
+    turn, and a write is a system call), at most :data:`BATCH_BYTES` at a
+    time: a write of up to ``PIPE_BUF`` bytes to a pipe is atomic, so
+    batches of several workers sharing one stderr pipe never interleave
+    inside a line, nor do they with the whole lines ``logging`` writes.
+    Outside an event loop each line is written at once.
     """
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._scheduled = False
 
     def __call__(self, fields: Mapping[str, Any]) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
             return
         line = json_line(time.time(), "INFO", access_logger.name, access_message(fields), fields)
+        if self._pending_bytes + len(line) > BATCH_BYTES:
+            self.flush()
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+        if self._scheduled:
+            return
         try:
-            self._stream.write(line)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what is pending, in one write."""
+        self._scheduled = False
+        if not self._pending:
+            return
+        batch = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        try:
+            self._stream.write(batch)
             self._stream.flush()
         except (OSError, ValueError):
             # A closed or broken stderr must not fail the request (``logging``
             # handlers do the same); the next line tries again.
             pass
+
+
+BATCH_BYTES: Final = select.PIPE_BUF
+"""The most :class:`JsonLineSink` writes at once (a longer line is written alone)."""
 
 
 def stderr_sink() -> AccessSink:
