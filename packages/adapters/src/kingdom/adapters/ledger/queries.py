@@ -22,7 +22,6 @@ from kingdom.adapters.sql.keyset import Branch, Keyset, map_page, member_of
 from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.adapters.sql.snapshot import read_connection
 from kingdom.domain.access import ReadScope
-from kingdom.domain.ledger import AccountStatus
 from kingdom.services.ports.queries import (
     AccountQueries,
     AccountView,
@@ -184,7 +183,7 @@ def _account_view(row: Mapping[Any, Any]) -> AccountView:
         owner_id=row["owner_id"],
         currency=row["currency"],
         balance=row["balance"],
-        status=AccountStatus(row["status"]),
+        status=row["status"],  # the column's type gives the member
         version=row["version"],
     )
 

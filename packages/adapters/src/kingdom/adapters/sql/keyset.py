@@ -55,6 +55,12 @@ from kingdom.services.ports.queries import Direction, Edge, Page, PageRequest
 T = TypeVar("T")
 U = TypeVar("U")
 R = TypeVar("R", bound=Mapping[Any, Any])
+V = TypeVar("V")
+
+
+def _same(row: T) -> T:
+    return row
+
 
 Branch = Sequence[ColumnElement[bool]]
 """Conditions ANDed together; a listing is the union of its (disjoint) branches."""
@@ -194,10 +200,19 @@ class Pager:
     ) -> Page[RowMapping]:
         """The page that ``statement`` (from :meth:`statement` or :meth:`template`) returns."""
         result = await connection.execute(statement, parameters)
-        return self.page_of(query, result.mappings().all(), count_total=count_total)
+        rows = result.mappings().all()
+        return self.page_of(query, rows, count_total=count_total, view=_same)
 
-    def page_of(self, query: PageQuery, rows: Sequence[R], *, count_total: bool) -> Page[R]:
-        """The page in the rows a page statement returned (keyed by column, however read)."""
+    def page_of(
+        self,
+        query: PageQuery,
+        rows: Sequence[R],
+        *,
+        count_total: bool,
+        view: Callable[[R], V],
+    ) -> Page[V]:
+        """The page in the rows a page statement returned (keyed by column, however read),
+        each row turned into its ``view`` as its edge is made."""
         other_side = bool(rows[0][_OTHER_SIDE]) if rows else False
         total = rows[0][_TOTAL] if rows and count_total else None
         key_column = self.keyset.columns[0].key
@@ -213,7 +228,7 @@ class Pager:
         every, last = query.request.edge_cursors, len(found) - 1
         return Page(
             edges=tuple(
-                Edge(self.cursor(row) if every or n in (0, last) else "", row)
+                Edge(self.cursor(row) if every or n in (0, last) else "", view(row))
                 for n, row in enumerate(found)
             ),
             has_next=has_next,

@@ -92,22 +92,17 @@ class ScopedListing(Generic[V]):
             return Page.empty()
         count_total = page.count_total
         arguments = {**self._pager.arguments(query), **_scope_arguments(scope)}
-        rows: Page[Mapping[Any, Any]]
-        views: Sequence[V]
         if not details:
             # One statement, nothing more to read: straight on the driver.
             direct = self._direct_template(query, scope, count_total)
             found = await direct.all_mappings(arguments)
-            rows = self._pager.page_of(query, found, count_total=count_total)
-            views = [self._to_view(row) for row in rows.items]
-        else:
-            statement = self._template(query, scope, count_total)
-            async with read_connection(self._snapshot) as connection:
-                read = await self._pager.run(
-                    connection, query, statement, arguments, count_total=count_total
-                )
-                views = await self._views(connection, read.items, details)
-            rows = read  # type: ignore[assignment]  # RowMapping is a Mapping
+            return self._pager.page_of(query, found, count_total=count_total, view=self._to_view)
+        statement = self._template(query, scope, count_total)
+        async with read_connection(self._snapshot) as connection:
+            rows = await self._pager.run(
+                connection, query, statement, arguments, count_total=count_total
+            )
+            views = await self._views(connection, rows.items, details)
         return Page(
             edges=tuple(Edge(e.cursor, view) for e, view in zip(rows.edges, views, strict=True)),
             has_next=rows.has_next,

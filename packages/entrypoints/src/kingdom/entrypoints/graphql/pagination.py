@@ -12,7 +12,6 @@ with ``Invalid``. Every refusal is a ``BAD_USER_INPUT``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from kingdom.domain.shared import Invalid
@@ -40,10 +39,14 @@ def page_request(
     return PageRequest.first(_size("first", first), _cursor("after", after))
 
 
-def connection(page: Page[T], node: Callable[[T], Any] = lambda item: item) -> dict[str, Any]:
-    """The connection object the schema's ``*Connection`` types resolve from."""
+def connection(page: Page[T]) -> dict[str, Any]:
+    """The connection object the schema's ``*Connection`` types resolve from.
+
+    The page's own edges are the ``*Edge`` objects (``cursor``, ``node``):
+    nothing is copied per row.
+    """
     return {
-        "edges": [{"cursor": edge.cursor, "node": node(edge.node)} for edge in page.edges],
+        "edges": page.edges,
         "page_info": {
             "has_next_page": page.has_next,
             "has_previous_page": page.has_previous,
