@@ -177,6 +177,38 @@ async def test_a_query_past_its_deadline_is_stopped_and_answered(database_url: s
     assert after.status == 200  # the server carries on
 
 
+class _FailingSlowlyAccounts(AccountQueries):
+    """A query port whose page read fails after ``delay`` seconds, counting its calls."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    async def list(self, scope: ReadScope, page: PageRequest) -> Page[AccountView]:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        raise RuntimeError("the read failed")
+
+    async def by_ids(self, scope: ReadScope, ids: Sequence[str]) -> dict[str, AccountView]:
+        return {}
+
+
+async def test_a_query_rerun_by_graphql_core_keeps_the_deadline_of_its_first_run(
+    database_url: str,
+) -> None:
+    """A failing read makes the plan step aside and graphql-core run the query again
+    (to report the error): the second run has what is left of the one deadline, not
+    a fresh one. The read takes 0.7 of the deadline: the first run fails in time,
+    the second is cut off."""
+    failing = _FailingSlowlyAccounts(delay=0.7)
+    async with running_api(database_url, account_queries=failing, deadline=1.0) as api:
+        token = api.token_with(Policy.of("accounts", Permission.READ))
+        result = await api.execute("{ accounts(first: 5) { totalCount } }", token=token)
+
+    assert failing.calls == 2
+    assert (result.status, result.codes) == (504, ["DEADLINE_EXCEEDED"])
+
+
 class _SlowStatementAccounts(AccountQueries):
     """Real account reads, each behind a ten-second statement while ``slow`` is set."""
 

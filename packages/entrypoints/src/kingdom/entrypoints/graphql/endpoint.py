@@ -391,8 +391,11 @@ class GraphQLEndpoint:
         to await.
         """
         assert prepared.document is not None, "only valid documents are executed"
+        deadline = None
         if operation is not None and operation.type == "query":
-            planned = await self._run_plan(prepared, params, context, operation)
+            # One deadline for the plan and, if it steps aside, graphql-core.
+            deadline = asyncio.get_running_loop().time() + self.deadline
+            planned = await self._run_plan(prepared, params, context, operation, deadline)
             if planned is not None:
                 return planned
         executor = Executor.build(
@@ -406,9 +409,6 @@ class GraphQLEndpoint:
         )
         if isinstance(executor, list):  # no such operation, or variables that do not coerce
             return ExecutionResult(None, executor)
-        deadline = None
-        if operation is not None and operation.type == "query":
-            deadline = asyncio.get_running_loop().time() + self.deadline
         snapshot = _snapshot(context, operation)
         try:
             if snapshot is None:
@@ -430,6 +430,7 @@ class GraphQLEndpoint:
         params: Params,
         context: RequestContext,
         operation: Operation,
+        deadline: float,
     ) -> ExecutionResult | None:
         """The query's answer through its compiled plan (:mod:`.plans`), if it has one.
 
@@ -441,10 +442,15 @@ class GraphQLEndpoint:
         plan = prepared.plan(self.schema, params.operation_name)
         if plan is None:
             return None
-        snapshot = _snapshot(context, operation) or nullcontext()
+        snapshot = _snapshot(context, operation)
         try:
-            async with asyncio.timeout(self.deadline), snapshot:
-                return ExecutionResult(await plan.run(context, params.variables), None)
+            if snapshot is None:
+                # The plan sets the timer only if it has something to await.
+                data = await plan.run(context, params.variables, deadline)
+            else:
+                async with asyncio.timeout_at(deadline), snapshot:
+                    data = await plan.run(context, params.variables, deadline)
+            return ExecutionResult(data, None)
         except Unplannable:
             return None
 

@@ -33,7 +33,8 @@ and it is built once per cached document, not per request or row.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from inspect import isawaitable, iscoroutine
 from types import GeneratorType
@@ -425,8 +426,18 @@ class Plan:
         planner = Planner(schema, fragments)
         return cls(operation, planner, planner.root(root_type, operation.selection_set), root_type)
 
-    async def run(self, context: Any, variables: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The operation's ``data`` for this request, or :class:`Unplannable`."""
+    async def run(
+        self,
+        context: Any,
+        variables: Mapping[str, Any] | None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """The operation's ``data`` for this request, or :class:`Unplannable`.
+
+        ``deadline`` (the loop's clock) bounds the waiting: past it,
+        ``TimeoutError``. What runs synchronously cannot be interrupted anyway,
+        so no timer is set unless something is awaited.
+        """
         schema = self.planner.schema
         coerced = get_variable_values(
             schema, self.operation.variable_definitions or (), dict(variables or {})
@@ -434,28 +445,47 @@ class Plan:
         if isinstance(coerced, list):
             raise Unplannable("variables do not coerce")
         run = Run(self, context, coerced)
-        try:
+        with _giving_up(run):
             data = run.object(self.root, None)
-            while run.pending:
-                pending, run.pending = run.pending, []
-                # Together: the loaders asked in this level batch their keys.
-                values = await asyncio.gather(
-                    *(awaitable for _, _, awaitable, _ in pending), return_exceptions=True
-                )
-                for (target, key, _, planned), value in zip(pending, values, strict=True):
-                    if isinstance(value, BaseException):
-                        raise Unplannable("a resolver failed") from value
-                    target[key] = planned.complete(value, run)
-        except Unplannable:
-            run.abandon()
-            raise
-        except Exception as error:  # a resolver's: graphql-core will report it properly
-            run.abandon()
-            raise Unplannable("a resolver failed") from error
-        except BaseException:  # cancelled (the deadline): nothing to report
-            run.abandon()
-            raise
+        if run.pending:
+            async with asyncio.timeout_at(deadline):
+                with _giving_up(run):
+                    await _settle(run)
         return data
+
+
+@contextmanager
+def _giving_up(run: Run) -> Iterator[None]:
+    """Any failure gives the run up: graphql-core will report it properly."""
+    try:
+        yield
+    except Unplannable:
+        run.abandon()
+        raise
+    except Exception as error:  # a resolver's
+        run.abandon()
+        raise Unplannable("a resolver failed") from error
+    except BaseException:  # cancelled (the deadline): nothing to report
+        run.abandon()
+        raise
+
+
+async def _settle(run: Run) -> None:
+    """Await what the run left pending, level by level, completing as results come."""
+    while run.pending:
+        pending, run.pending = run.pending, []
+        # Together: the loaders asked in this level batch their keys.
+        values = await asyncio.gather(
+            *(awaitable for _, _, awaitable, _ in pending), return_exceptions=True
+        )
+        for (target, key, _, planned), value in zip(pending, values, strict=True):
+            if isinstance(value, BaseException):
+                raise Unplannable("a resolver failed") from value
+            target[key] = planned.complete(value, run)
+
+
+Pending = tuple[dict[str, Any], str, Any, PlannedField]
+"""An awaitable result still to complete: (object, key, awaitable, field)."""
 
 
 class Run:
@@ -468,7 +498,7 @@ class Run:
         self._infos: dict[int, GraphQLResolveInfo[Any]] = {}
         self._arguments: dict[int, dict[str, Any]] = {}
         self._rows: dict[PlannedField, RowResolver] = {}
-        self.pending: list[tuple[dict[str, Any], str, Any, PlannedField]] = []
+        self.pending: list[Pending] = []
         """Awaitable results still to complete: (object, key, awaitable, field)."""
 
     def object(self, plan: SelectionPlan, value: Any) -> dict[str, Any]:
