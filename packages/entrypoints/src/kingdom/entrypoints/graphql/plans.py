@@ -474,10 +474,18 @@ async def _settle(run: Run) -> None:
     """Await what the run left pending, level by level, completing as results come."""
     while run.pending:
         pending, run.pending = run.pending, []
-        # Together: the loaders asked in this level batch their keys.
-        values = await asyncio.gather(
-            *(awaitable for _, _, awaitable, _ in pending), return_exceptions=True
-        )
+        values: list[Any]
+        if len(pending) == 1:
+            # One root field, say: awaited in place, without a task to run it.
+            try:
+                values = [await pending[0][2]]
+            except Exception as error:
+                values = [error]
+        else:
+            # Together: the loaders asked in this level batch their keys.
+            values = await asyncio.gather(
+                *(awaitable for _, _, awaitable, _ in pending), return_exceptions=True
+            )
         for (target, key, _, planned), value in zip(pending, values, strict=True):
             if isinstance(value, BaseException):
                 raise Unplannable("a resolver failed") from value
