@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from kingdom.domain.access import ReadScope
 from kingdom.services.ports import (
@@ -45,6 +45,8 @@ class DataLoader(Generic[V]):
     def __init__(self, fetch: BatchFetch[V]) -> None:
         self._fetch = fetch
         self._cache: dict[str, asyncio.Future[V | None]] = {}
+        self._values: dict[str, V | None] = {}
+        """What :meth:`prefetch` loaded, by key: :meth:`loaded` answers in one lookup."""
         self._queue: list[str] = []
         self._running: set[asyncio.Task[None]] = set()
 
@@ -76,11 +78,15 @@ class DataLoader(Generic[V]):
         loop = asyncio.get_running_loop()
         for key in wanted:
             if key not in self._cache:  # a concurrent load() may have asked meanwhile
+                value = self._values[key] = found.get(key)
                 future = self._cache[key] = loop.create_future()
-                future.set_result(found.get(key))
+                future.set_result(value)
 
     def loaded(self, key: str) -> V | None | Awaitable[V | None]:
         """The value if already loaded (``None``: there is none), else what :meth:`load` returns."""
+        value = self._values.get(key, _NOT_PREFETCHED)
+        if value is not _NOT_PREFETCHED:
+            return value  # type: ignore[return-value]  # not the marker: a V or None
         future = self._cache.get(key)
         if (
             future is not None
@@ -112,6 +118,9 @@ class DataLoader(Generic[V]):
         for key, future in zip(keys, futures, strict=True):
             if not future.done():
                 future.set_result(found.get(key))
+
+
+_NOT_PREFETCHED: Final = object()
 
 
 class Loaders:

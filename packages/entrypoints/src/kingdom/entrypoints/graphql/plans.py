@@ -506,6 +506,8 @@ class Run:
         self._infos: dict[int, GraphQLResolveInfo[Any]] = {}
         self._arguments: dict[int, dict[str, Any]] = {}
         self._rows: dict[PlannedField, RowResolver] = {}
+        self._calls: dict[PlannedField, tuple[GraphQLResolveInfo[Any], dict[str, Any]]] = {}
+        """A resolver's info and arguments, the same for every row."""
         self.pending: list[Pending] = []
         """Awaitable results still to complete: (object, key, awaitable, field)."""
 
@@ -513,7 +515,7 @@ class Run:
         """``value`` as an object of ``plan``'s type; awaitable fields are left pending."""
         out: dict[str, Any] = {}
         mapping: bool | None = None
-        rows = self._rows
+        rows, calls = self._rows, self._calls
         for key, how, planned, complete, unchanged in plan.steps:
             if how == _PREPARED_STEP:
                 row = rows.get(planned)
@@ -534,9 +536,10 @@ class Run:
                 out[key] = plan.type_name
                 continue
             else:
-                result = planned.resolve(  # type: ignore[misc]  # a _RESOLVER_STEP has one
-                    value, self._info(planned), **self._arguments_for(planned)
-                )
+                call = calls.get(planned)
+                if call is None:
+                    call = calls[planned] = (self._info(planned), self._arguments_for(planned))
+                result = planned.resolve(value, call[0], **call[1])  # type: ignore[misc]
             kind = type(result)
             if kind is unchanged:  # a string for a String or ID: nothing to complete
                 out[key] = result
