@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from kingdom.domain.access import Policy, ReadScope
 from kingdom.domain.identity import UserStatus
@@ -68,9 +68,12 @@ class PageRequest:
         return cls(limit, before, Direction.BACKWARD)
 
 
-@dataclass(frozen=True)
-class Edge(Generic[T]):
-    """One item and the cursor pointing at it."""
+class Edge(NamedTuple, Generic[T]):
+    """One item and the cursor pointing at it.
+
+    A named tuple, not a frozen dataclass: as immutable, and a page builds
+    one per row (a frozen dataclass sets each field through ``object.__setattr__``).
+    """
 
     cursor: str
     node: T
