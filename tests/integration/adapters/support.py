@@ -54,6 +54,27 @@ async def schema_database(
         await database.dispose()
 
 
+def user_rows(
+    count: int, changed: Callable[[int], Mapping[str, Any]] = lambda n: {}
+) -> list[dict[str, Any]]:
+    """Rows of the users table for u-0 … u-{count - 1}: active, no policies, token version n;
+    ``changed(n)`` gives what a test needs otherwise."""
+    return [
+        {
+            "id": f"u-{n}",
+            "email": f"user-{n}@example.org",
+            "display_name": f"User {n}",
+            "status": "active",
+            "password_hash": "$argon2id$secret",
+            "policies": set(),
+            "token_version": n,
+            "version": 1,
+            **changed(n),
+        }
+        for n in range(count)
+    ]
+
+
 async def outbox_rows(database: Database) -> list[RowMapping]:
     async with database.engine.connect() as connection:
         result = await connection.execute(select(outbox).order_by(outbox.c.position))

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import bindparam, func, insert, select, text, update
 
 from integration.adapters.schema import create_schema
+from integration.adapters.support import user_rows
 from kingdom.adapters.identity.tables import refresh_sessions, users
 from kingdom.adapters.sql.direct_reads import DirectReads, direct_reads
 from kingdom.adapters.sql.engine import Database, create_database
@@ -42,21 +43,15 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     async with database.writer.begin() as connection:
         await connection.execute(
             insert(users),
-            [
-                {
-                    "id": f"u-{n}",
-                    "email": f"user-{n}@example.org",
-                    "display_name": f"User {n}",
+            user_rows(
+                4,
+                lambda n: {
                     "status": "disabled" if n == 2 else "active",
-                    "password_hash": "$argon2id$secret",
                     "policies": (
                         {Policy.of("accounts", Permission.READ, f"acc-{n}")} if n else set()
                     ),
-                    "token_version": n,
-                    "version": 1,
-                }
-                for n in range(4)
-            ],
+                },
+            ),
         )
         await connection.execute(
             insert(refresh_sessions),

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, text
 
 from integration.adapters.paging import recording_statements
 from integration.adapters.schema import create_schema
+from integration.adapters.support import user_rows
 from kingdom.adapters.identity.queries import SqlUserQueries
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.identity.token_states import SqlTokenStates
@@ -37,22 +38,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         await connection.execute(
             insert(roles), [{"id": "teller", "name": "Teller", "policies": set(), "version": 1}]
         )
-        await connection.execute(
-            insert(users),
-            [
-                {
-                    "id": f"u-{n}",
-                    "email": f"user-{n}@example.org",
-                    "display_name": f"User {n}",
-                    "status": "active",
-                    "password_hash": "$argon2id$secret",
-                    "policies": set(),
-                    "token_version": n,
-                    "version": 1,
-                }
-                for n in range(3)
-            ],
-        )
+        await connection.execute(insert(users), user_rows(3))
         await connection.execute(insert(user_roles), [{"user_id": "u-1", "role_code": "teller"}])
     try:
         yield database

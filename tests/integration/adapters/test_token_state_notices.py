@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from integration.adapters.schema import create_schema
+from integration.adapters.support import user_rows
 from kingdom.adapters.identity.tables import users
 from kingdom.adapters.identity.token_state_cache import (
     APPLICATION_NAME,
@@ -39,22 +40,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     database = create_database(database_url)
     await create_schema(database)
     async with database.writer.begin() as connection:
-        await connection.execute(
-            insert(users),
-            [
-                {
-                    "id": f"u-{n}",
-                    "email": f"user-{n}@example.org",
-                    "display_name": f"User {n}",
-                    "status": "active",
-                    "password_hash": "$argon2id$secret",
-                    "policies": set(),
-                    "token_version": 1,
-                    "version": 1,
-                }
-                for n in range(3)
-            ],
-        )
+        await connection.execute(insert(users), user_rows(3, lambda n: {"token_version": 1}))
     try:
         yield database
     finally:
