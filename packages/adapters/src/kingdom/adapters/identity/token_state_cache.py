@@ -57,6 +57,7 @@ import asyncpg
 from kingdom.adapters.identity.token_states import TokenState
 from kingdom.adapters.metrics.token_states import TokenStateMetrics
 from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.listening import keep_listening
 from kingdom.adapters.sql.outbox_wakeup import postgres_dsn
 
 CHANNEL: Final = "kingdom_token_state"
@@ -219,28 +220,14 @@ async def listen(
     max_delay: float = 5.0,
 ) -> None:
     """Listen until cancelled, reconnecting after every loss (logged once per outage)."""
-    failures = 0
-
-    def connected() -> None:
-        nonlocal failures
-        if failures:
-            log.info("token state listener reconnected")
-        failures = 0
-
-    while True:
-        try:
-            await _listen_once(dsn, cache, connected, check_every, check_timeout)
-            reason = "the connection closed"
-        except Exception as error:  # cancellation passes
-            reason = _first_line(error)
-        finally:
-            cache.deaf()
-        failures += 1
-        if failures == 1:
-            log.warning(
-                "token state listener lost (%s); reading every state until it is back", reason
-            )
-        await asyncio.sleep(min(max_delay, 0.05 * 2 ** min(failures, 10)))
+    await keep_listening(
+        lambda connected: _listen_once(dsn, cache, connected, check_every, check_timeout),
+        name="token state listener",
+        log=log,
+        while_lost="reading every state until it is back",
+        on_loss=cache.deaf,
+        max_delay=max_delay,
+    )
 
 
 async def _listen_once(
@@ -288,8 +275,3 @@ async def _listen_once(
             async with asyncio.timeout(5):
                 await connection.close()
         connection.terminate()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

@@ -25,6 +25,7 @@ import asyncpg
 from sqlalchemy.engine import URL
 
 from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.listening import keep_listening
 
 CHANNEL = "kingdom_outbox"
 """The channel migration 0005's trigger notifies."""
@@ -64,24 +65,12 @@ async def listen(
     dsn: str, callback: Callable[[], None], check_every: float = 30.0, max_delay: float = 5.0
 ) -> None:
     """Listen until cancelled, reconnecting after every loss (logged once per outage)."""
-    failures = 0
-
-    def connected() -> None:
-        nonlocal failures
-        if failures:
-            log.info("outbox listener reconnected")
-        failures = 0
-
-    while True:
-        try:
-            await _listen_once(dsn, callback, connected, check_every)
-            reason = "the connection closed"
-        except Exception as error:  # cancellation passes
-            reason = _first_line(error)
-        failures += 1
-        if failures == 1:
-            log.warning("outbox listener lost (%s); reconnecting", reason)
-        await asyncio.sleep(min(max_delay, 0.05 * 2 ** min(failures, 10)))
+    await keep_listening(
+        lambda connected: _listen_once(dsn, callback, connected, check_every),
+        name="outbox listener",
+        log=log,
+        max_delay=max_delay,
+    )
 
 
 async def _listen_once(
@@ -109,8 +98,3 @@ async def _listen_once(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(connection.close(), 5)
         connection.terminate()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
