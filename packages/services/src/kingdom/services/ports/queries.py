@@ -129,8 +129,9 @@ class RoleView:
     version: int = 0
 
 
-@dataclass(frozen=True)
-class AccountView:
+class AccountView(NamedTuple):
+    """An account as read. A named tuple, like :class:`Edge`: a page builds one per row."""
+
     id: str
     owner_id: str
     currency: str
