@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from integration.entrypoints.support import running_api
 from integration.workers.sqs import Queues, aws_environment, make_queues
@@ -51,6 +51,7 @@ from kingdom.services.relay import OutboxRelay
 from kingdom.workers import composition as worker_composition
 from kingdom.workers.lambda_handler import handle_batch
 from kingdom.workers.settings import WorkerSettings
+from unit.entrypoints.lifespan import running_lifespan
 
 OFFERED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -233,34 +234,6 @@ def with_state(app: ASGIApp, state: dict[str, Any]) -> ASGIApp:
         await app({**scope, "state": dict(state)}, receive, send)
 
     return asgi
-
-
-@contextlib.asynccontextmanager
-async def running_lifespan(app: ASGIApp, state: dict[str, Any]) -> AsyncIterator[None]:
-    """The ASGI lifespan protocol as a server runs it, filling ``state``."""
-    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    started, stopped = asyncio.Event(), asyncio.Event()
-    await events.put({"type": "lifespan.startup"})
-
-    async def send(message: Message) -> None:
-        if message["type"] == "lifespan.startup.complete":
-            started.set()
-        elif message["type"] == "lifespan.shutdown.complete":
-            stopped.set()
-        else:
-            raise AssertionError(message)
-
-    async def run_lifespan() -> None:
-        await app({"type": "lifespan", "state": state}, events.get, send)
-
-    task = asyncio.create_task(run_lifespan())
-    await asyncio.wait_for(started.wait(), 30)
-    try:
-        yield
-    finally:
-        await events.put({"type": "lifespan.shutdown"})
-        await asyncio.wait_for(stopped.wait(), 30)
-        await task
 
 
 async def eventually(what: str, found: Callable[[], bool], polls: int = 2400) -> None:

@@ -3,7 +3,6 @@ it runs (as is the request's id), echoed in the response and logged."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -16,12 +15,13 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kingdom.entrypoints.http.access_log import AccessLog, note_operation
 from kingdom.services.causation import current_request_id
 from kingdom.services.fakes.tracing import RecordingTracer
 from kingdom.services.tracing import TRACER, current_trace_parent, parse_traceparent
+from unit.entrypoints.lifespan import running_lifespan
 
 OFFERED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -175,31 +175,3 @@ async def test_the_tracer_reaches_the_middleware_as_lifespan_state() -> None:
 
     (span,) = tracer.spans
     assert response.headers["traceparent"] == span.trace_parent
-
-
-@contextlib.asynccontextmanager
-async def running_lifespan(app: ASGIApp, state: dict[str, Any]) -> AsyncIterator[None]:
-    """The ASGI lifespan protocol as a server runs it, filling ``state``."""
-    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    started, stopped = asyncio.Event(), asyncio.Event()
-    await events.put({"type": "lifespan.startup"})
-
-    async def send(message: Message) -> None:
-        if message["type"] == "lifespan.startup.complete":
-            started.set()
-        elif message["type"] == "lifespan.shutdown.complete":
-            stopped.set()
-        else:
-            raise AssertionError(message)
-
-    async def run_lifespan() -> None:
-        await app({"type": "lifespan", "state": state}, events.get, send)
-
-    task = asyncio.create_task(run_lifespan())
-    await asyncio.wait_for(started.wait(), 5)
-    try:
-        yield
-    finally:
-        await events.put({"type": "lifespan.shutdown"})
-        await asyncio.wait_for(stopped.wait(), 5)
-        await task
