@@ -22,6 +22,7 @@ on SQLite), which is most of what an authenticated read costs the database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -139,9 +140,7 @@ def create_database(
     engine = create_async_engine(
         url,
         echo=echo,
-        # JSON columns (policies, payloads) decoded in C: a page of users has
-        # one to decode per row. Same values as json.loads for what we store.
-        json_deserializer=orjson.loads,
+        json_deserializer=decode_json,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
@@ -157,11 +156,21 @@ def create_database(
     )
 
 
+def decode_json(text: str | bytes) -> Any:
+    """A JSON column's value: orjson (in C: a page of users has a policy list per row),
+    or ``json.loads`` for what orjson refuses and the standard library reads (an
+    escaped lone surrogate): a stored row must never become unreadable."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _sqlite_engine(url: URL, echo: bool, **pool: int) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
-        json_deserializer=orjson.loads,  # as for PostgreSQL above
+        json_deserializer=decode_json,
         connect_args={"timeout": 30},
         **pool,
     )
