@@ -24,10 +24,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from sqlalchemy import text
+from throwaway_postgres import throwaway_database
 
 from kingdom.adapters.ledger.queries import SqlAccountQueries
 from kingdom.adapters.sql.cursors import CursorCodec
@@ -177,17 +177,8 @@ def report(timings: list[Timing]) -> None:
 
 async def main() -> None:
     args = parse_args()
-    name = f"kingdom_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(args.server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(args.server)
-    try:
-        database = create_database(
-            urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", "", ""))
-        )
+    async with throwaway_database(args.server) as throwaway:
+        database = create_database(throwaway.url)
         try:
             async with database.engine.begin() as connection:
                 await connection.run_sync(metadata.create_all)
@@ -195,9 +186,7 @@ async def main() -> None:
             account_ids = [
                 str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(ACCOUNTS)
             ]
-            seeding = await asyncpg.connect(
-                urlunsplit(("postgresql", parts.netloc, f"/{name}", "", ""))
-            )
+            seeding = await asyncpg.connect(throwaway.dsn)
             try:
                 started = time.perf_counter()
                 await seed(seeding, account_ids)
@@ -207,12 +196,6 @@ async def main() -> None:
             report(await run(database, account_ids, args.repetitions))
         finally:
             await database.dispose()
-    finally:
-        admin = await asyncpg.connect(args.server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 if __name__ == "__main__":

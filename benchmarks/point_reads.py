@@ -25,13 +25,11 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 from sqlalchemy import bindparam, insert, select
+from throwaway_postgres import throwaway_database
 
 from kingdom.adapters.identity.queries import SqlUserQueries
 from kingdom.adapters.identity.tables import users
@@ -141,22 +139,8 @@ async def main() -> None:
         await run("sqlite", url, args.calls, args.rounds)
     if args.no_postgres:
         return
-    parts = urlsplit(args.server)
-    name = f"kingdom_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(args.server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        url = urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", "", ""))
-        await run("postgres", url, args.calls, args.rounds)
-    finally:
-        admin = await asyncpg.connect(args.server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with throwaway_database(args.server) as database:
+        await run("postgres", database.url, args.calls, args.rounds)
 
 
 if __name__ == "__main__":

@@ -56,11 +56,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import boto3
 from sqlalchemy import insert
+from throwaway_postgres import throwaway_database
 
 from kingdom.adapters.messaging.sqs import SqsTransport
 from kingdom.adapters.migrations.runner import upgrade
@@ -186,23 +186,9 @@ def drain(endpoint: str, queue_url: str, expect: int, quiet_seconds: float = 20)
 @asynccontextmanager
 async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
     """A new, migrated database on ``server_url``, dropped on exit; yields its async URL."""
-    name = f"kingdom_relay_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(server_url)
-    url = urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", "", ""))
-    try:
-        await upgrade(url)
-        yield url
-    finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with throwaway_database(server_url) as database:
+        await upgrade(database.url)
+        yield database.url
 
 
 async def postgres_unreachable(server_url: str) -> str | None:

@@ -20,10 +20,8 @@ import asyncio
 import random
 import statistics
 import time
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+from throwaway_postgres import throwaway_database
 
 from kingdom.adapters.migrations.runner import upgrade
 from kingdom.adapters.sql.engine import Database, create_database
@@ -107,61 +105,58 @@ async def main() -> None:
     parser.add_argument("--accounts", type=int, default=1000)
     args = parser.parse_args()
 
-    name = f"kingdom_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(args.server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(args.server)
-    url = urlunsplit(("postgresql+asyncpg", parts.netloc, f"/{name}", "", ""))
-    database = create_database(url)
-    try:
-        await upgrade(url)
-        ids = await seed(database, args.accounts)
-        bus = bootstrap(
-            uow_factory=lambda: SqlUnitOfWork(database),
-            dependencies={"clock": CLOCK, "ids": IDS},
-            command_handlers=LEDGER_HANDLERS,
-            event_handlers={},
-        )
-        await run(bus, ids, 4, 50)  # warm the pool and the statement caches
-        print(
-            f"{args.accounts:,} accounts, {args.transfers:,} transfers per row, "
-            f"{database.isolation.value}\n"
-        )
-        print(
-            f"{'clients':>7} {'seconds':>8} {'transfers/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'conflicts':>9}  target"
-        )
-        for clients in (1, 8, 32):
-            elapsed, latencies, surfaced = await run(bus, ids, clients, args.transfers // clients)
-            rate = len(latencies) / elapsed
-            cuts = statistics.quantiles(latencies, n=100)
-            p50, p99 = cuts[49] * 1000, cuts[98] * 1000
-            target = ""
-            if clients == 8:
-                met = rate >= 1000 and p99 < 50
-                target = f"{'met' if met else 'MISSED'} (>= 1,000/s, p99 < 50 ms)"
-            print(
-                f"{clients:>7} {elapsed:>8.2f} {rate:>12,.0f} {p50:>8.2f} {p99:>8.2f} "
-                f"{surfaced:>9}  {target}"
+    async with throwaway_database(args.server) as throwaway:
+        url = throwaway.url
+        database = create_database(url)
+        try:
+            await upgrade(url)
+            ids = await seed(database, args.accounts)
+            bus = bootstrap(
+                uow_factory=lambda: SqlUnitOfWork(database),
+                dependencies={"clock": CLOCK, "ids": IDS},
+                command_handlers=LEDGER_HANDLERS,
+                event_handlers={},
             )
-        rates = {}
-        for label, pool in (("spread", ids), ("hot", ids[:2])):
-            elapsed, latencies, surfaced = await run(bus, pool, 16, args.transfers // 16)
-            rates[label] = len(latencies) / elapsed
-            cuts = statistics.quantiles(latencies, n=100)
-            target = ""
-            if label == "hot":
-                share = rates["hot"] / rates["spread"]
-                met = surfaced == 0 and share >= 0.5
-                target = f"{'met' if met else 'MISSED'} ({share:.0%} of spread, 0 conflicts)"
+            await run(bus, ids, 4, 50)  # warm the pool and the statement caches
             print(
-                f"{'16 ' + label:>7} {elapsed:>8.2f} {rates[label]:>12,.0f} "
-                f"{cuts[49] * 1000:>8.2f} {cuts[98] * 1000:>8.2f} {surfaced:>9}  {target}"
+                f"{args.accounts:,} accounts, {args.transfers:,} transfers per row, "
+                f"{database.isolation.value}\n"
             )
-    finally:
-        await database.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            print(
+                f"{'clients':>7} {'seconds':>8} {'transfers/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
+                f"{'conflicts':>9}  target"
+            )
+            for clients in (1, 8, 32):
+                elapsed, latencies, surfaced = await run(
+                    bus, ids, clients, args.transfers // clients
+                )
+                rate = len(latencies) / elapsed
+                cuts = statistics.quantiles(latencies, n=100)
+                p50, p99 = cuts[49] * 1000, cuts[98] * 1000
+                target = ""
+                if clients == 8:
+                    met = rate >= 1000 and p99 < 50
+                    target = f"{'met' if met else 'MISSED'} (>= 1,000/s, p99 < 50 ms)"
+                print(
+                    f"{clients:>7} {elapsed:>8.2f} {rate:>12,.0f} {p50:>8.2f} {p99:>8.2f} "
+                    f"{surfaced:>9}  {target}"
+                )
+            rates = {}
+            for label, pool in (("spread", ids), ("hot", ids[:2])):
+                elapsed, latencies, surfaced = await run(bus, pool, 16, args.transfers // 16)
+                rates[label] = len(latencies) / elapsed
+                cuts = statistics.quantiles(latencies, n=100)
+                target = ""
+                if label == "hot":
+                    share = rates["hot"] / rates["spread"]
+                    met = surfaced == 0 and share >= 0.5
+                    target = f"{'met' if met else 'MISSED'} ({share:.0%} of spread, 0 conflicts)"
+                print(
+                    f"{'16 ' + label:>7} {elapsed:>8.2f} {rates[label]:>12,.0f} "
+                    f"{cuts[49] * 1000:>8.2f} {cuts[98] * 1000:>8.2f} {surfaced:>9}  {target}"
+                )
+        finally:
+            await database.dispose()
 
 
 if __name__ == "__main__":
