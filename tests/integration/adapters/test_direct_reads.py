@@ -18,8 +18,7 @@ import asyncpg
 import pytest
 from sqlalchemy import bindparam, func, insert, select, text, update
 
-from integration.adapters.schema import create_schema
-from integration.adapters.support import user_rows
+from integration.adapters.support import schema_database, user_rows
 from kingdom.adapters.identity.tables import refresh_sessions, users
 from kingdom.adapters.sql.direct_reads import DirectReads, direct_reads
 from kingdom.adapters.sql.engine import Database, create_database
@@ -38,37 +37,33 @@ BY_ID = select(*USER_COLUMNS).where(users.c.id == bindparam("id"))
 
 @pytest.fixture()
 async def database(database_url: str) -> AsyncIterator[Database]:
-    database = create_database(database_url)
-    await create_schema(database)
-    async with database.writer.begin() as connection:
-        await connection.execute(
-            insert(users),
-            user_rows(
-                4,
-                lambda n: {
-                    "status": "disabled" if n == 2 else "active",
-                    "policies": (
-                        {Policy.of("accounts", Permission.READ, f"acc-{n}")} if n else set()
-                    ),
-                },
-            ),
-        )
-        await connection.execute(
-            insert(refresh_sessions),
-            [
-                {
-                    "id": "s-1",
-                    "user_id": "u-1",
-                    "token_hash": "0" * 64,
-                    "created_at": CREATED,
-                    "expires_at": CREATED + timedelta(days=30),
-                }
-            ],
-        )
-    try:
+    async with schema_database(database_url) as database:
+        async with database.writer.begin() as connection:
+            await connection.execute(
+                insert(users),
+                user_rows(
+                    4,
+                    lambda n: {
+                        "status": "disabled" if n == 2 else "active",
+                        "policies": (
+                            {Policy.of("accounts", Permission.READ, f"acc-{n}")} if n else set()
+                        ),
+                    },
+                ),
+            )
+            await connection.execute(
+                insert(refresh_sessions),
+                [
+                    {
+                        "id": "s-1",
+                        "user_id": "u-1",
+                        "token_hash": "0" * 64,
+                        "created_at": CREATED,
+                        "expires_at": CREATED + timedelta(days=30),
+                    }
+                ],
+            )
         yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture()

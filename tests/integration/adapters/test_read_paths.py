@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from integration.adapters.paging import recording_statements
-from integration.adapters.schema import create_schema
-from integration.adapters.support import user_rows
+from integration.adapters.support import schema_database, user_rows
 from kingdom.adapters.identity.queries import SqlUserQueries
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.identity.token_states import SqlTokenStates
@@ -32,18 +31,16 @@ EVERYTHING = ReadScope.everything()
 
 @pytest.fixture()
 async def database(database_url: str) -> AsyncIterator[Database]:
-    database = create_database(database_url)
-    await create_schema(database)
-    async with database.writer.begin() as connection:
-        await connection.execute(
-            insert(roles), [{"id": "teller", "name": "Teller", "policies": set(), "version": 1}]
-        )
-        await connection.execute(insert(users), user_rows(3))
-        await connection.execute(insert(user_roles), [{"user_id": "u-1", "role_code": "teller"}])
-    try:
+    async with schema_database(database_url) as database:
+        async with database.writer.begin() as connection:
+            await connection.execute(
+                insert(roles), [{"id": "teller", "name": "Teller", "policies": set(), "version": 1}]
+            )
+            await connection.execute(insert(users), user_rows(3))
+            await connection.execute(
+                insert(user_roles), [{"user_id": "u-1", "role_code": "teller"}]
+            )
         yield database
-    finally:
-        await database.dispose()
 
 
 def _no_transaction_statements(seen: list[str]) -> bool:

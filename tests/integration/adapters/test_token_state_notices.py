@@ -15,8 +15,7 @@ import asyncpg
 import pytest
 from sqlalchemy import insert, text, update
 
-from integration.adapters.schema import create_schema
-from integration.adapters.support import user_rows
+from integration.adapters.support import schema_database, user_rows
 from kingdom.adapters.identity.tables import users
 from kingdom.adapters.identity.token_state_cache import (
     APPLICATION_NAME,
@@ -25,7 +24,7 @@ from kingdom.adapters.identity.token_state_cache import (
     token_state_notices,
 )
 from kingdom.adapters.identity.token_states import SqlTokenStates, TokenState
-from kingdom.adapters.sql.engine import Database, create_database
+from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.outbox_wakeup import postgres_dsn
 from kingdom.domain.identity import UserStatus
 
@@ -37,14 +36,10 @@ POLL = 0.01
 
 @pytest.fixture()
 async def database(database_url: str) -> AsyncIterator[Database]:
-    database = create_database(database_url)
-    await create_schema(database)
-    async with database.writer.begin() as connection:
-        await connection.execute(insert(users), user_rows(3, lambda n: {"token_version": 1}))
-    try:
+    async with schema_database(database_url) as database:
+        async with database.writer.begin() as connection:
+            await connection.execute(insert(users), user_rows(3, lambda n: {"token_version": 1}))
         yield database
-    finally:
-        await database.dispose()
 
 
 async def until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> None:
