@@ -57,3 +57,29 @@ def access_token(http: httpx.Client, email: str, password: str) -> str:
     )
     token: str = response.json()["data"]["login"]["accessToken"]
     return token
+
+
+REGISTER = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
+
+
+def register_traced(base_url: str, email: str, traceparent: str) -> httpx.Response:
+    """Register ``email`` as a client in the trace ``traceparent`` would; the response
+    (which must be a 200 without errors: its headers carry the request's trace and id)."""
+    response = httpx.post(
+        f"{base_url}/graphql",
+        json={
+            "query": REGISTER,
+            "variables": {
+                "input": {
+                    "email": email,
+                    "displayName": "Traced",
+                    "password": "a long enough password",
+                }
+            },
+        },
+        headers={"traceparent": traceparent},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert "errors" not in response.json(), response.text
+    return response

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -38,6 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from e2e.client import register_traced
 from e2e.server import RunningServer, run_server
 from e2e.test_event_path import COUNT_UNPUBLISHED, scalar, wait_for
 
@@ -46,7 +46,6 @@ CLIENT_SPAN_ID = "b7ad6b7169203331"
 OFFERED = f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"
 """The client's span (sampled): the server's request span is its child."""
 
-REGISTER = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
 AUDITED = (
     "SELECT count(*) FROM audit_entries WHERE event_type = 'identity.UserRegistered'"
     " AND summary LIKE '%<{email}>%'"
@@ -237,24 +236,7 @@ def without_inherited_otel(**settings: str) -> dict[str, str]:
 
 def register(server: RunningServer, email: str) -> str:
     """Register ``email`` under the client's trace; the response's ``traceparent``."""
-    response = httpx.post(
-        f"{server.base_url}/graphql",
-        json={
-            "query": REGISTER,
-            "variables": {
-                "input": {
-                    "email": email,
-                    "displayName": "Traced",
-                    "password": "a long enough password",
-                }
-            },
-        },
-        headers={"traceparent": OFFERED},
-        timeout=30,
-    )
-    assert response.status_code == 200, (response.text, server.output())
-    assert "errors" not in response.json(), (response.text, server.output())
-    answered: str = response.headers["traceparent"]
+    answered: str = register_traced(server.base_url, email, OFFERED).headers["traceparent"]
     return answered
 
 

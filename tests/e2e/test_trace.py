@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 
-from e2e.client import access_token
+from e2e.client import access_token, register_traced
 from e2e.server import run_server
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@kingdom.local", "admin password for e2e traces"
 OFFERED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-REGISTER = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
 REGISTRATIONS = """{ auditLog(filter: {types: ["identity.UserRegistered"]}) {
   edges { node { summary traceId requestId } } } }"""
 AUDITED = (
@@ -41,23 +40,7 @@ def json_lines(output: str) -> list[dict[str, Any]]:
 
 def test_the_access_line_and_the_audit_entry_carry_the_clients_trace(tmp_path: Path) -> None:
     with run_server(tmp_path, {"KINGDOM_ADMIN_PASSWORD": ADMIN_PASSWORD}) as server:
-        response = httpx.post(
-            f"{server.base_url}/graphql",
-            json={
-                "query": REGISTER,
-                "variables": {
-                    "input": {
-                        "email": "traced@example.org",
-                        "displayName": "Traced",
-                        "password": "a long enough password",
-                    }
-                },
-            },
-            headers={"traceparent": OFFERED},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        assert "errors" not in response.json(), response.text
+        response = register_traced(server.base_url, "traced@example.org", OFFERED)
         answered = response.headers["traceparent"]
         request_id = response.headers["X-Request-ID"]  # the server's own: none was offered
 
