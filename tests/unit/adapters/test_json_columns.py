@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kingdom.adapters.sql.engine import decode_json
+from kingdom.adapters.sql.json_text import decode_json
 
 STORED = [
     '{"meta": {"message_id": "m-1"}, "amount": 9223372036854775807, "name": "Ann \\u00e9"}',

@@ -25,8 +25,8 @@ from kingdom.adapters.sql.direct_reads import direct_reads
 from kingdom.adapters.sql.engine import Database
 from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of_parameter
 from kingdom.adapters.sql.scoped_listing import ScopedListing
+from kingdom.adapters.sql.types import policies_as_read
 from kingdom.domain.access import ReadScope
-from kingdom.domain.identity import UserStatus, sorted_policies
 from kingdom.services.ports.queries import (
     Page,
     PageRequest,
@@ -48,10 +48,10 @@ _USER_COLUMNS = (
     users.c.email,
     users.c.display_name,
     users.c.status,
-    users.c.policies,
+    policies_as_read(users.c.policies),
     users.c.version,
 )
-_ROLE_COLUMNS = (roles.c.id, roles.c.name, roles.c.policies, roles.c.version)
+_ROLE_COLUMNS = (roles.c.id, roles.c.name, policies_as_read(roles.c.policies), roles.c.version)
 
 
 class SqlUserQueries(ScopedListing[UserView], UserQueries):
@@ -134,14 +134,15 @@ class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
 
 
 def _user_view(row: Mapping[str, Any] | RowMapping, role_codes: tuple[str, ...]) -> UserView:
+    # The columns' types give the status member and the sorted policies.
     return UserView(
-        id=row["id"],
-        email=row["email"],
-        display_name=row["display_name"],
-        status=UserStatus(row["status"]),
-        role_codes=role_codes,
-        policies=sorted_policies(row["policies"]),
-        version=row["version"],
+        row["id"],
+        row["email"],
+        row["display_name"],
+        row["status"],
+        role_codes,
+        row["policies"],
+        row["version"],
     )
 
 
@@ -149,6 +150,6 @@ def _role_view(row: Mapping[Any, Any]) -> RoleView:
     return RoleView(
         code=row["id"],
         name=row["name"],
-        policies=sorted_policies(row["policies"]),
+        policies=row["policies"],
         version=row["version"],
     )

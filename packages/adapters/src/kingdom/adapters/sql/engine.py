@@ -22,17 +22,16 @@ on SQLite), which is most of what an authenticated read costs the database.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from kingdom.adapters.sql.json_text import decode_json
 from kingdom.adapters.sql.outages import OutagePool, watch_outages
 
 # Pants cannot see drivers chosen by URL; the BUILD file lists them.
@@ -154,16 +153,6 @@ def create_database(
         # asyncpg sends no BEGIN/ROLLBACK in autocommit: one round trip per read.
         reader=engine.execution_options(isolation_level="AUTOCOMMIT"),
     )
-
-
-def decode_json(text: str | bytes) -> Any:
-    """A JSON column's value: orjson (in C: a page of users has a policy list per row),
-    or ``json.loads`` for what orjson refuses and the standard library reads (an
-    escaped lone surrogate): a stored row must never become unreadable."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def _sqlite_engine(url: URL, echo: bool, **pool: int) -> AsyncEngine:

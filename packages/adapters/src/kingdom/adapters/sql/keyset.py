@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
     Column,
     ColumnElement,
     Integer,
@@ -177,7 +178,7 @@ class Pager:
         connection: AsyncConnection,
         query: PageQuery,
         *,
-        columns: Sequence[Column[Any]],
+        columns: Sequence[KeyedColumnElement[Any]],
         branches: Sequence[Branch],
         count_total: bool = False,
     ) -> Page[RowMapping]:
@@ -240,7 +241,7 @@ class Pager:
         self,
         query: PageQuery,
         *,
-        columns: Sequence[Column[Any]],
+        columns: Sequence[KeyedColumnElement[Any]],
         branches: Sequence[Branch],
         count_total: bool = False,
     ) -> Select[Any]:
@@ -260,7 +261,7 @@ class Pager:
         *,
         forward: bool,
         keyed: bool,
-        columns: Sequence[Column[Any]],
+        columns: Sequence[KeyedColumnElement[Any]],
         branch: Branch,
         count_total: bool,
     ) -> Select[Any]:
@@ -293,7 +294,7 @@ class Pager:
         forward: bool,
         fetch: int | ColumnElement[int],
         *,
-        columns: Sequence[Column[Any]],
+        columns: Sequence[KeyedColumnElement[Any]],
         branches: Sequence[Branch],
         count_total: bool,
     ) -> Select[Any]:
@@ -385,11 +386,15 @@ def member_of_parameter(
     """:func:`member_of` with the ids left to a parameter ``name``, given when it runs.
 
     A statement built with it can be built once, at start-up, instead of on
-    every request; the ids are passed as ``{name: sorted(ids)}``.
+    every request; the ids are passed as ``{name: sorted(ids)}``. Either way
+    the SQL is the same for any number of ids: an array on PostgreSQL, a JSON
+    array SQLite unpacks (``json_each``) rather than an expanding ``IN (?, ?, …)``,
+    which SQLAlchemy would rewrite, and SQLite compile, for every count.
     """
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(bindparam(name, expanding=True))
+    values = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
+    return column.in_(select(values.c.value))
 
 
 def scoped(

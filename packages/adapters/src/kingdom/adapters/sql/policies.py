@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from kingdom.adapters.sql.json_text import decode_json
 from kingdom.domain.access import Permission, Policy
+from kingdom.domain.identity import sorted_policies
 
 
 def encode_policy(policy: Policy) -> dict[str, object]:
@@ -54,3 +56,15 @@ def decode_policies(data: Any) -> list[Policy]:
     if not isinstance(data, list):
         raise ValueError(f"encoded policies must be a list: {data!r}")
     return [decode_policy(item) for item in data]
+
+
+@lru_cache(maxsize=1024)
+def policies_of_text(text: str) -> tuple[Policy, ...]:
+    """Stored policies (a column's JSON text) as a sorted tuple, decoded once per distinct text.
+
+    Users mostly hold the same few grants (their own account, themselves), so a
+    page of them, or the viewer request after request, decodes each text once
+    instead of once per row. The answer is immutable, so sharing it is safe;
+    text that does not decode raises and is not kept.
+    """
+    return sorted_policies(decode_policies(decode_json(text)))

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Column, ColumnElement, RowMapping, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.direct_reads import DirectStatement, direct_reads
@@ -54,7 +55,7 @@ class ScopedListing(Generic[V]):
         keyset: Keyset,
         id_column: Column[Any],
         owner_column: Column[Any] | None,
-        columns: Sequence[Column[Any]],
+        columns: Sequence[KeyedColumnElement[Any]],
         to_view: Callable[[Mapping[Any, Any]], V],
     ) -> None:
         self._reader = database.reader

@@ -6,6 +6,8 @@
   datetimes are refused rather than guessed at.
 * :class:`PolicySet` — a ``set[Policy]`` as a JSON list in a canonical order
   (see :mod:`kingdom.adapters.sql.policies`), JSONB on PostgreSQL.
+* :func:`policies_as_read` — such a column in a read model: a sorted tuple,
+  decoded once per distinct value.
 * :data:`BigIntegerId` — a 64-bit auto-increment key that is still SQLite's
   ``INTEGER PRIMARY KEY`` (a rowid alias; ``BIGINT`` would not auto-increment).
 """
@@ -17,12 +19,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, Integer
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Enum, Integer, Label, Text, cast
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from kingdom.adapters.sql.policies import decode_policies, encode_policies
+from kingdom.adapters.sql.policies import decode_policies, encode_policies, policies_of_text
 from kingdom.domain.access import Policy
 
 BigIntegerId = BigInteger().with_variant(Integer(), "sqlite")
@@ -78,6 +80,26 @@ class PolicySet(TypeDecorator[set[Policy]]):
         # Sets compare by value; the ORM uses this to tell a real change from
         # re-assigning an equal set (which must not bump the version).
         return bool(x == y)
+
+
+class _PoliciesText(TypeDecorator[tuple[Policy, ...]]):
+    """Read-only: a :class:`PolicySet` column read as its text (see :func:`policies_as_read`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> tuple[Policy, ...]:
+        return () if value is None else policies_of_text(value)
+
+
+def policies_as_read(column: Column[Any]) -> Label[tuple[Policy, ...]]:
+    """``column`` (a :class:`PolicySet`) selected for a view: its policies as a sorted tuple.
+
+    Selected as text (on PostgreSQL the driver would otherwise decode the
+    JSONB of every row), then decoded through a bounded cache keyed by that
+    text (:func:`~kingdom.adapters.sql.policies.policies_of_text`).
+    """
+    return cast(column, _PoliciesText()).label(column.key)
 
 
 class EventPayload(TypeDecorator[dict[str, Any]]):

@@ -110,8 +110,9 @@ class Page(Generic[T]):
         return self.edges[-1].cursor if self.edges else None
 
 
-@dataclass(frozen=True)
-class UserView:
+class UserView(NamedTuple):
+    """A user as read. A named tuple, like :class:`AccountView`: a page of owners builds one per row."""
+
     id: str
     email: str
     display_name: str
