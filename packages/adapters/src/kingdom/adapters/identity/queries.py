@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kingdom.adapters.identity.tables import roles, user_roles, users
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.direct_reads import direct_reads
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Keyset, allowed_ids, member_of_parameter
+from kingdom.adapters.sql.keyset import Keyset, Row, allowed_ids, member_of_parameter
 from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.adapters.sql.types import policies_as_read
 from kingdom.domain.access import ReadScope
@@ -71,7 +70,7 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             id_column=users.c.id,
             owner_column=users.c.id,  # a user owns itself
             columns=_USER_COLUMNS,
-            to_view=lambda row: _user_view(row, ()),
+            to_view=_user_view,
         )
         self._role_codes_statement = (
             select(user_roles.c.user_id, user_roles.c.role_code)
@@ -95,15 +94,15 @@ class SqlUserQueries(ScopedListing[UserView], UserQueries):
             if len(wanted) == 1:
                 # The viewer, a lone owner: a point read on the primary key,
                 # straight on the driver (no id list to bind or expand).
-                row = await self._one.first_mapping({"id": wanted[0]})
-                return {} if row is None else {row["id"]: _user_view(row, ())}
+                row = await self._one.first({"id": wanted[0]})
+                return {} if row is None else {row[0]: _user_view(row)}
         return await self._by_ids(scope, ids, details=with_roles)
 
     async def _details(
-        self, connection: AsyncConnection, rows: Sequence[RowMapping]
+        self, connection: AsyncConnection, rows: Sequence[Row]
     ) -> Sequence[UserView]:
-        held = await self._role_codes(connection, [row["id"] for row in rows])
-        return [_user_view(row, held.get(row["id"], ())) for row in rows]
+        held = await self._role_codes(connection, [row[0] for row in rows])
+        return [_user_view(row, held.get(row[0], ())) for row in rows]
 
     async def _role_codes(
         self, connection: AsyncConnection, user_ids: Sequence[str]
@@ -133,23 +132,11 @@ class SqlRoleQueries(ScopedListing[RoleView], RoleQueries):
         )
 
 
-def _user_view(row: Mapping[str, Any] | RowMapping, role_codes: tuple[str, ...]) -> UserView:
-    # The columns' types give the status member and the sorted policies.
-    return UserView(
-        row["id"],
-        row["email"],
-        row["display_name"],
-        row["status"],
-        role_codes,
-        row["policies"],
-        row["version"],
-    )
+def _user_view(row: Row, role_codes: tuple[str, ...] = ()) -> UserView:
+    """A row of :data:`_USER_COLUMNS` (their types give the status member and sorted policies)."""
+    return UserView(row[0], row[1], row[2], row[3], role_codes, row[4], row[5])
 
 
-def _role_view(row: Mapping[Any, Any]) -> RoleView:
-    return RoleView(
-        code=row["id"],
-        name=row["name"],
-        policies=row["policies"],
-        version=row["version"],
-    )
+def _role_view(row: Row) -> RoleView:
+    """A row of :data:`_ROLE_COLUMNS`."""
+    return RoleView(code=row[0], name=row[1], policies=row[2], version=row[3])

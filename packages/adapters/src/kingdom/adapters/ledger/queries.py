@@ -18,7 +18,7 @@ from sqlalchemy import Column, ColumnElement, RowMapping, exists, or_, select
 from kingdom.adapters.ledger.tables import accounts, transfers
 from kingdom.adapters.sql.cursors import CursorCodec
 from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.keyset import Branch, Keyset, map_page, member_of
+from kingdom.adapters.sql.keyset import Branch, Keyset, Row, map_page, member_of
 from kingdom.adapters.sql.scoped_listing import ScopedListing
 from kingdom.adapters.sql.snapshot import read_connection
 from kingdom.domain.access import ReadScope
@@ -177,15 +177,9 @@ def in_scope(column: Column[Any], scope: ReadScope, dialect: str) -> ColumnEleme
     return or_(*parts)
 
 
-def _account_view(row: Mapping[Any, Any]) -> AccountView:
-    return AccountView(
-        id=row["id"],
-        owner_id=row["owner_id"],
-        currency=row["currency"],
-        balance=row["balance"],
-        status=row["status"],  # the column's type gives the member
-        version=row["version"],
-    )
+def _account_view(row: Row) -> AccountView:
+    """A row of :data:`_ACCOUNT_COLUMNS` (the status column's type gives the member)."""
+    return AccountView(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def _transfer_view(row: RowMapping) -> TransferView:

@@ -20,7 +20,7 @@ single index can serve in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.engine import Row as SqlRow
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import KeyedColumnElement, UnaryExpression
 
@@ -55,12 +56,8 @@ from kingdom.services.ports.queries import Direction, Edge, Page, PageRequest
 
 T = TypeVar("T")
 U = TypeVar("U")
-R = TypeVar("R", bound=Mapping[Any, Any])
+R = TypeVar("R", bound=Sequence[Any])
 V = TypeVar("V")
-
-
-def _same(row: T) -> T:
-    return row
 
 
 Branch = Sequence[ColumnElement[bool]]
@@ -68,6 +65,29 @@ Branch = Sequence[ColumnElement[bool]]
 
 _OTHER_SIDE = "keyset_other_side"
 _TOTAL = "keyset_total"
+
+Row = Sequence[Any]
+"""A page statement's row, read by position (see :class:`RowLayout`)."""
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where a page statement puts what: the listing's columns first, in their order,
+    then the keyset's columns that are not among them, then the two flags.
+
+    Rows are read by position: a page's rows are turned into views without
+    a mapping built per row.
+    """
+
+    key: tuple[int, ...]
+    """The keyset's columns."""
+    other_side: int
+    total: int
+
+    @classmethod
+    def of(cls, keyset: Keyset, columns: Sequence[KeyedColumnElement[Any]]) -> RowLayout:
+        keys = [column.key for column in _wanted(keyset, columns)]
+        return cls(tuple(keys.index(c.key) for c in keyset.columns), len(keys), len(keys) + 1)
 
 
 @dataclass(frozen=True)
@@ -97,9 +117,6 @@ class Keyset:
         table = self.columns[0].table
         assert isinstance(table, Table)
         return table
-
-    def key_of(self, row: Mapping[Any, Any]) -> tuple[CursorValue, ...]:
-        return tuple(row[column.key] for column in self.columns)
 
     def order(
         self, columns: Sequence[KeyedColumnElement[Any]], *, reverse: bool = False
@@ -160,6 +177,7 @@ class Pager:
         self.keyset = keyset
         self.listing = listing
         self._codec = codec
+        self._layouts: dict[tuple[str, ...], RowLayout] = {}
 
     def query(self, request: PageRequest) -> PageQuery:
         """Validate ``request`` before any I/O: a bad cursor raises Invalid."""
@@ -170,8 +188,16 @@ class Pager:
         )
         return PageQuery(request, key)
 
-    def cursor(self, row: Mapping[Any, Any]) -> str:
-        return self._codec.encode(self.listing, self.keyset.key_of(row))
+    def cursor(self, row: Row, layout: RowLayout) -> str:
+        return self._codec.encode(self.listing, tuple(row[at] for at in layout.key))
+
+    def layout(self, columns: Sequence[KeyedColumnElement[Any]]) -> RowLayout:
+        """Where this listing's page statements with ``columns`` put what (computed once)."""
+        keys = tuple(column.key for column in columns)
+        layout = self._layouts.get(keys)
+        if layout is None:
+            layout = self._layouts[keys] = RowLayout.of(self.keyset, columns)
+        return layout
 
     async def fetch(
         self,
@@ -188,7 +214,9 @@ class Pager:
         statement = self.statement(
             query, columns=columns, branches=branches, count_total=count_total
         )
-        return await self.run(connection, query, statement, count_total=count_total)
+        return await self.run(
+            connection, query, statement, columns=columns, count_total=count_total, view=_mapping
+        )
 
     async def run(
         self,
@@ -197,27 +225,31 @@ class Pager:
         statement: Select[Any],
         parameters: dict[str, Any] | None = None,
         *,
+        columns: Sequence[KeyedColumnElement[Any]],
         count_total: bool,
-    ) -> Page[RowMapping]:
-        """The page that ``statement`` (from :meth:`statement` or :meth:`template`) returns."""
+        view: Callable[[SqlRow[Any]], V],
+    ) -> Page[V]:
+        """The page that ``statement`` (from :meth:`statement` or :meth:`template` with
+        ``columns``) returns, each row turned into its ``view``."""
         result = await connection.execute(statement, parameters)
-        rows = result.mappings().all()
-        return self.page_of(query, rows, count_total=count_total, view=_same)
+        rows = result.all()
+        return self.page_of(query, rows, self.layout(columns), count_total=count_total, view=view)
 
     def page_of(
         self,
         query: PageQuery,
         rows: Sequence[R],
+        layout: RowLayout,
         *,
         count_total: bool,
         view: Callable[[R], V],
     ) -> Page[V]:
-        """The page in the rows a page statement returned (keyed by column, however read),
-        each row turned into its ``view`` as its edge is made."""
-        other_side = bool(rows[0][_OTHER_SIDE]) if rows else False
-        total = rows[0][_TOTAL] if rows and count_total else None
-        key_column = self.keyset.columns[0].key
-        found = [row for row in rows if row[key_column] is not None]  # the outer join's NULLs
+        """The page in the rows a page statement returned (however read: by position,
+        as ``layout`` says), each row turned into its ``view`` as its edge is made."""
+        other_side = bool(rows[0][layout.other_side]) if rows else False
+        total = rows[0][layout.total] if rows and count_total else None
+        key = layout.key[0]
+        found = [row for row in rows if row[key] is not None]  # the outer join's NULLs
         limit = query.request.limit
         more = len(found) > limit
         if query.forward:
@@ -229,7 +261,7 @@ class Pager:
         every, last = query.request.edge_cursors, len(found) - 1
         return Page(
             edges=tuple(
-                Edge(self.cursor(row) if every or n in (0, last) else "", view(row))
+                Edge(self.cursor(row, layout) if every or n in (0, last) else "", view(row))
                 for n, row in enumerate(found)
             ),
             has_next=has_next,
@@ -299,8 +331,7 @@ class Pager:
         count_total: bool,
     ) -> Select[Any]:
         keyset = self.keyset
-        chosen = {column.key for column in columns}
-        wanted = [*columns, *(c for c in keyset.columns if c.key not in chosen)]
+        wanted = _wanted(keyset, columns)
         # The page: rows beyond the cursor in the direction of travel, nearest first.
         seek = [] if key is None else [keyset.beyond(key, ahead=forward)]
         parts = [
@@ -347,10 +378,22 @@ class Pager:
         flags = select(other_side.label(_OTHER_SIDE), total.label(_TOTAL)).subquery("flags")
         page_key = [page.c[column.key] for column in keyset.columns]
         return (
-            select(flags.c[_OTHER_SIDE], flags.c[_TOTAL], *(page.c[c.key] for c in wanted))
+            select(*(page.c[c.key] for c in wanted), flags.c[_OTHER_SIDE], flags.c[_TOTAL])
             .select_from(flags.outerjoin(page, true()))
             .order_by(*keyset.order(page_key))
         )
+
+
+def _wanted(
+    keyset: Keyset, columns: Sequence[KeyedColumnElement[Any]]
+) -> list[KeyedColumnElement[Any]]:
+    """A page statement's columns: ``columns``, then the keyset's not among them."""
+    chosen = {column.key for column in columns}
+    return [*columns, *(c for c in keyset.columns if c.key not in chosen)]
+
+
+def _mapping(row: SqlRow[Any]) -> RowMapping:
+    return row._mapping
 
 
 def snapshot_reads(database: Database) -> AsyncEngine:

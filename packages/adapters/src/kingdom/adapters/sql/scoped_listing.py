@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, ColumnElement, RowMapping, Select, bindparam, or_, select
+from sqlalchemy import Column, ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import KeyedColumnElement
 
@@ -26,6 +26,7 @@ from kingdom.adapters.sql.keyset import (
     Branch,
     Keyset,
     PageQuery,
+    Row,
     allowed_ids,
     member_of_parameter,
     snapshot_reads,
@@ -56,8 +57,9 @@ class ScopedListing(Generic[V]):
         id_column: Column[Any],
         owner_column: Column[Any] | None,
         columns: Sequence[KeyedColumnElement[Any]],
-        to_view: Callable[[Mapping[Any, Any]], V],
+        to_view: Callable[[Row], V],
     ) -> None:
+        """``to_view`` reads a row by position: ``columns`` in their order (and perhaps more after)."""
         self._reader = database.reader
         self._snapshot = snapshot_reads(database)
         self._dialect = database.dialect
@@ -65,6 +67,8 @@ class ScopedListing(Generic[V]):
         self._id = id_column
         self._owner = owner_column
         self._columns = tuple(columns)
+        self._id_at = [column.key for column in self._columns].index(id_column.key)
+        self._layout = self._pager.layout(self._columns)
         self._to_view = to_view
         # Statements are built once (pages: once per shape), not per request:
         # building one costs more CPU than the database spends answering it.
@@ -96,12 +100,20 @@ class ScopedListing(Generic[V]):
         if not details:
             # One statement, nothing more to read: straight on the driver.
             direct = self._direct_template(query, scope, count_total)
-            found = await direct.all_mappings(arguments)
-            return self._pager.page_of(query, found, count_total=count_total, view=self._to_view)
+            found = await direct.all(arguments)
+            return self._pager.page_of(
+                query, found, self._layout, count_total=count_total, view=self._to_view
+            )
         statement = self._template(query, scope, count_total)
         async with read_connection(self._snapshot) as connection:
             rows = await self._pager.run(
-                connection, query, statement, arguments, count_total=count_total
+                connection,
+                query,
+                statement,
+                arguments,
+                columns=self._columns,
+                count_total=count_total,
+                view=_same,
             )
             views = await self._views(connection, rows.items, details)
         return Page(
@@ -182,26 +194,29 @@ class ScopedListing(Generic[V]):
         if not details:
             # One statement, nothing more to read: straight on the driver.
             direct = self._direct_by_ids if scope.owner is None else self._direct_by_ids_owned
-            found = await direct.all_mappings(arguments)
-            return {row["id"]: self._to_view(row) for row in found}
+            found = await direct.all(arguments)
+            at = self._id_at
+            return {row[at]: self._to_view(row) for row in found}
         async with read_connection(self._snapshot) as connection:
             result = await connection.execute(statement, arguments)
-            rows = result.mappings().all()
+            rows = result.all()
             views = await self._views(connection, rows, details)
-        return {row["id"]: view for row, view in zip(rows, views, strict=True)}
+        return {row[self._id_at]: view for row, view in zip(rows, views, strict=True)}
 
     async def _views(
-        self, connection: AsyncConnection, rows: Sequence[RowMapping], details: bool
+        self, connection: AsyncConnection, rows: Sequence[Row], details: bool
     ) -> Sequence[V]:
         if details:
             return await self._details(connection, rows)
         return [self._to_view(row) for row in rows]
 
-    async def _details(
-        self, connection: AsyncConnection, rows: Sequence[RowMapping]
-    ) -> Sequence[V]:
+    async def _details(self, connection: AsyncConnection, rows: Sequence[Row]) -> Sequence[V]:
         """The full views of ``rows``, reading more on ``connection`` (same snapshot)."""
         return [self._to_view(row) for row in rows]
+
+
+def _same(row: Row) -> Row:
+    return row
 
 
 def _scope_arguments(scope: ReadScope) -> dict[str, Any]:
