@@ -160,6 +160,16 @@ async def test_without_edge_cursors_only_the_ends_of_a_page_are_signed(database:
     assert after.has_previous
 
 
+async def test_without_any_cursor_shown_none_is_signed(database: Database) -> None:
+    queries = SqlUserQueries(database, CODEC)
+    full = await queries.list(EVERYTHING, PageRequest(3), with_roles=False)
+    request = PageRequest(3, edge_cursors=False, end_cursors=False)
+    unsigned = await queries.list(EVERYTHING, request, with_roles=False)
+    assert [edge.node for edge in unsigned.edges] == [edge.node for edge in full.edges]
+    assert [edge.cursor for edge in unsigned.edges] == ["", "", ""]
+    assert (unsigned.has_next, unsigned.has_previous) == (full.has_next, full.has_previous)
+
+
 # SQLite reads share one connection whatever the setting.
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_postgres_pool_keeps_the_configured_number_of_connections(

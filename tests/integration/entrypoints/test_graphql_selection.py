@@ -117,3 +117,24 @@ async def test_page_info_cursors_still_walk_when_edge_cursors_are_not_selected(a
     assert len(second["accounts"]["edges"]) == 1
     assert not second["accounts"]["pageInfo"]["hasNextPage"]
     assert all(edge["cursor"] for edge in with_cursors["accounts"]["edges"])
+
+
+async def test_each_page_info_cursor_is_there_when_asked_alone(api: Api) -> None:
+    token = api.token_with(*READ_ALL)
+    for n in range(3):
+        await api.open_account(await api.register(f"ends-{n}@example.org"))
+    everything = """{ accounts(first: 2) {
+      edges { cursor } pageInfo { startCursor endCursor } } }"""
+    full = (await api.ok(everything, token=token))["accounts"]
+    start = await api.ok("{ accounts(first: 2) { pageInfo { startCursor } } }", token=token)
+    end = await api.ok(
+        "query { accounts(first: 2) { ...Ends } } fragment Ends on AccountConnection "
+        "{ pageInfo { endCursor } }",
+        token=token,
+    )
+    assert start["accounts"]["pageInfo"]["startCursor"] == full["edges"][0]["cursor"]
+    assert end["accounts"]["pageInfo"]["endCursor"] == full["edges"][1]["cursor"]
+    assert full["pageInfo"] == {
+        "startCursor": full["edges"][0]["cursor"],
+        "endCursor": full["edges"][1]["cursor"],
+    }

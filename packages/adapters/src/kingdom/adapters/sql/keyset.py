@@ -258,10 +258,14 @@ class Pager:
         else:
             found = found[len(found) - limit :] if more else found
             has_next, has_previous = other_side, more
-        every, last = query.request.edge_cursors, len(found) - 1
+        every, ends = query.request.edge_cursors, query.request.end_cursors
+        last = len(found) - 1
         return Page(
             edges=tuple(
-                Edge(self.cursor(row, layout) if every or n in (0, last) else "", view(row))
+                Edge(
+                    self.cursor(row, layout) if every or (ends and n in (0, last)) else "",
+                    view(row),
+                )
                 for n, row in enumerate(found)
             ),
             has_next=has_next,

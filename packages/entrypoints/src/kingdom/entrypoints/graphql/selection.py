@@ -65,12 +65,14 @@ def as_selected(info: GraphQLResolveInfo[Any], request: PageRequest) -> PageRequ
     """``request``, asking only for what this connection field shows.
 
     The total only with ``totalCount``; every edge's cursor only with
-    ``edges { cursor }`` (``pageInfo`` needs just the first and last).
+    ``edges { cursor }``; the first and last only with ``pageInfo``'s
+    ``startCursor`` or ``endCursor`` (each is an HMAC to sign).
     """
     return replace(
         request,
         count_total=selects(info, {"totalCount"}),
         edge_cursors=selects(info, {"cursor"}, "edges"),
+        end_cursors=selects(info, {"startCursor", "endCursor"}, "pageInfo"),
     )
 
 

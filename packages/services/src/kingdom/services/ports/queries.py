@@ -52,6 +52,9 @@ class PageRequest:
     """Whether the caller shows every edge's cursor. When not, only the first and
     last edges carry theirs (``start_cursor``/``end_cursor``); the others carry
     ``""``, which spares signing a cursor per row."""
+    end_cursors: bool = True
+    """Whether the caller shows ``start_cursor``/``end_cursor``. With neither this
+    nor ``edge_cursors``, no cursor is signed: every edge carries ``""``."""
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not 1 <= self.limit <= MAX_PAGE_SIZE:
