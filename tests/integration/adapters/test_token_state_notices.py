@@ -24,8 +24,7 @@ from kingdom.adapters.identity.token_state_cache import (
     token_state_notices,
 )
 from kingdom.adapters.identity.token_states import SqlTokenStates, TokenState
-from kingdom.adapters.sql.engine import Database
-from kingdom.adapters.sql.outbox_wakeup import postgres_dsn
+from kingdom.adapters.sql.engine import Database, postgres_dsn
 from kingdom.domain.identity import UserStatus
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

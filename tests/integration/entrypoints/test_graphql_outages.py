@@ -118,7 +118,9 @@ async def test_terminated_backends_answer_503_then_the_pool_reconnects(api: Api)
     source, target, issued, manager, move = await _arrange(api)
     outbox = await api.outbox_size()
 
-    # The token check reads the token's state: its connection is gone.
+    # The token check reads the token's state: its connection is gone, and
+    # the driver has seen it go, so the direct reader opens a fresh one (a
+    # statement cut off mid-way is Unavailable: see test_direct_reads.py).
     await _terminate_backends(api)
     token_check = await api.execute(ACCOUNTS, token=issued)
     assert (await api.execute(ACCOUNTS, token=issued)).status == 200
@@ -134,8 +136,7 @@ async def test_terminated_backends_answer_503_then_the_pool_reconnects(api: Api)
     await _terminate_backends(api)
     write = await api.execute(TRANSFER, move, token=manager)
 
-    _assert_unavailable(token_check)
-    assert token_check.data is None
+    assert token_check.status == 200, token_check.body
     assert read.status == 200, read.body
     assert sorted(edge["node"]["balance"] for edge in read.body["data"]["accounts"]["edges"]) == [
         "0",

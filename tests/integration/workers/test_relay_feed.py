@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from integration.workers.conftest import OCCURRED, deposit, fill_outbox, published_count
-from kingdom.adapters.sql.engine import Database, create_database
+from kingdom.adapters.sql.engine import Database, create_database, postgres_dsn
 from kingdom.adapters.sql.outbox import outbox, outbox_row
 from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
-from kingdom.adapters.sql.outbox_wakeup import outbox_wakeups, postgres_dsn
+from kingdom.adapters.sql.outbox_wakeup import outbox_wakeups
 from kingdom.services.fakes import FakeClock
 from kingdom.services.ports.outbox import Backlog, EventTransport, OutboxMessage
 from kingdom.services.relay import OutboxRelay

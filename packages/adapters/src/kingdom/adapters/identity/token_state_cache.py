@@ -56,9 +56,8 @@ import asyncpg
 
 from kingdom.adapters.identity.token_states import TokenState
 from kingdom.adapters.metrics.token_states import TokenStateMetrics
-from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.engine import Database, postgres_dsn
 from kingdom.adapters.sql.listening import keep_listening
-from kingdom.adapters.sql.outbox_wakeup import postgres_dsn
 
 CHANNEL: Final = "kingdom_token_state"
 """The channel migration 0011's trigger notifies, the user id as payload."""

@@ -54,13 +54,13 @@ from typing import Any, Final
 
 import asyncpg
 from sqlalchemy import Select
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util import await_only as await_
-from sqlalchemy.util import greenlet_spawn
 
-from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.engine import RECYCLE_SECONDS, Database, postgres_dsn
+from kingdom.adapters.sql.json_text import decode_json
 from kingdom.adapters.sql.outages import outage_for
+from kingdom.adapters.sql.read_connections import ReadConnections
 from kingdom.adapters.sql.snapshot import read_connection, reading_in_snapshot
 
 Row = tuple[Any, ...]
@@ -86,7 +86,14 @@ class DirectReads:
         self._dialect = database.engine.dialect
         self._driver: _Postgres | _Sqlite | None = None
         if database.dialect == "postgresql":
-            self._driver = _Postgres(database.engine.sync_engine)
+            dsn = postgres_dsn(database.engine.url)
+            self._driver = _Postgres(
+                ReadConnections(
+                    lambda: connect_for_reads(dsn),
+                    database.read_connections,
+                    recycle=RECYCLE_SECONDS,
+                )
+            )
         elif database.engine.url.database not in (None, "", ":memory:"):
             self._driver = _Sqlite(Path(str(database.engine.url.database)))
         self.trace: Callable[[str], None] | None = None
@@ -101,9 +108,11 @@ class DirectReads:
         return DirectStatement(self, statement)
 
     async def close(self) -> None:
-        """Close what the reader holds open (SQLite's connection); it reopens on demand."""
+        """Close what the reader holds open (its connections); it reopens on demand."""
         if isinstance(self._driver, _Sqlite):
             self._driver.close()
+        elif isinstance(self._driver, _Postgres):
+            await self._driver.connections.close()
 
 
 class DirectStatement:
@@ -245,65 +254,60 @@ class DirectStatement:
 
 
 class _Postgres:
-    """asyncpg prepared statements on connections of the engine's pool."""
+    """asyncpg prepared statements on the reader's own connections (:mod:`.read_connections`)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine  # its pool is looked up per run: dispose() replaces it
+    def __init__(self, connections: ReadConnections) -> None:
+        self.connections = connections
         self._prepared: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
     async def run(
         self, sql: str, arguments: tuple[Any, ...], *, first: bool
     ) -> tuple[Sequence[Any], Any]:
         """The raw rows and the prepared statement (which knows its column types)."""
-        # One greenlet for checkout, statement and check-in: the pool's own
-        # code (which may wait, connect or close) runs where SQLAlchemy expects.
-        result: tuple[Sequence[Any], Any] = await greenlet_spawn(
-            self._checked_out, sql, arguments, first
-        )
-        return result
-
-    def _checked_out(
-        self, sql: str, arguments: tuple[Any, ...], first: bool
-    ) -> tuple[Sequence[Any], Any]:
-        pool = self._engine.pool
-        fairy = pool.connect()  # Unavailable if none can be had (see outages.py)
-        connection: Any = fairy.driver_connection
+        connections = self.connections
+        connection = await connections.acquire()  # Unavailable if none can be had
         try:
-            rows, prepared = await_(self._execute(connection, sql, arguments, first))
+            statements = self._prepared.get(connection)
+            if statements is None:
+                statements = self._prepared[connection] = {}
+            prepared = statements.get(sql)
+            if prepared is None:
+                prepared = await _prepare(statements, connection, sql)
+            try:
+                rows = await _fetch(prepared, arguments, first)
+            except asyncpg.exceptions.InvalidCachedStatementError:
+                # The schema changed under the plan: prepare it again, once.
+                prepared = await _prepare(statements, connection, sql)
+                rows = await _fetch(prepared, arguments, first)
         except BaseException as error:
             lost = _lost(error, connection)
             if lost is None:
                 # A statement error, or a cancellation (a deadline): the
                 # connection is fine. asyncpg asks the server to cancel, and
                 # the connection's next user waits until that is done.
-                fairy.close()
+                connections.release(connection)
                 raise
-            # Out of reach: never hand it out again, do not wait to close it,
-            # and every older pooled connection goes too, as watch_outages
-            # does after the engine's own statements.
-            self._prepared.pop(connection, None)
-            connection.terminate()
-            pool._invalidate(fairy, error)
+            # Out of reach: never used again, not waited for, and every older
+            # connection goes too, as the engine's pool does (see outages.py).
+            connections.release(connection, reusable=False)
+            connections.forget()
             raise lost from error
-        fairy.close()
+        connections.release(connection)
         return rows, prepared
 
-    async def _execute(
-        self, connection: Any, sql: str, arguments: tuple[Any, ...], first: bool
-    ) -> tuple[Sequence[Any], Any]:
-        """Prepare (once per connection) and run: one coroutine, one hop out of the greenlet."""
-        statements = self._prepared.get(connection)
-        if statements is None:
-            statements = self._prepared[connection] = {}
-        prepared = statements.get(sql)
-        if prepared is None:
-            prepared = await _prepare(statements, connection, sql)
-        try:
-            return await _fetch(prepared, arguments, first), prepared
-        except asyncpg.exceptions.InvalidCachedStatementError:
-            # The schema changed under the plan: prepare it again, once.
-            prepared = await _prepare(statements, connection, sql)
-            return await _fetch(prepared, arguments, first), prepared
+
+async def connect_for_reads(dsn: str) -> Any:
+    """One connection for :class:`ReadConnections`, decoding JSON as the engine's do."""
+    connection = await asyncpg.connect(dsn, timeout=10)
+    try:
+        for kind in ("json", "jsonb"):
+            await connection.set_type_codec(
+                kind, schema="pg_catalog", encoder=str, decoder=decode_json, format="text"
+            )
+    except BaseException:
+        connection.terminate()
+        raise
+    return connection
 
 
 async def _prepare(statements: dict[str, Any], connection: Any, sql: str) -> Any:

@@ -40,6 +40,8 @@ _WRITE = "kingdom_write"
 _NO_TRANSACTION = "kingdom_no_transaction"
 
 DEFAULT_POOL_SIZE = 20
+RECYCLE_SECONDS = 1800
+"""PostgreSQL connections older than this are closed instead of reused."""
 """PostgreSQL connections kept open: above the benchmark's 16 concurrent requests,
 so a burst does not open and close overflow connections (each a new backend)."""
 
@@ -77,6 +79,8 @@ class Database:
     writer: AsyncEngine
     isolation: Isolation
     reader: AsyncEngine
+    read_connections: int = 1
+    """PostgreSQL: connections the direct reader keeps of its own (:func:`read_connections`)."""
     on_dispose: list[Callable[[], Awaitable[None]]] = field(
         default_factory=list, compare=False, repr=False
     )
@@ -93,6 +97,17 @@ class Database:
         await self.engine.dispose()
         if self.writer.sync_engine.pool is not self.engine.sync_engine.pool:
             await self.writer.dispose()
+
+
+def postgres_dsn(url: URL) -> str:
+    """A libpq-style DSN for asyncpg from SQLAlchemy's ``postgresql+asyncpg://`` URL."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def read_connections(pool_size: int) -> int:
+    """The direct reader's own connections for a pool of ``pool_size`` (see
+    :mod:`~kingdom.adapters.sql.read_connections`): a few, out of its overflow."""
+    return max(1, min(4, pool_size // 2))
 
 
 def parse_database_url(raw: str) -> URL:
@@ -141,8 +156,10 @@ def create_database(
         echo=echo,
         json_deserializer=decode_json,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_recycle=1800,
+        # The direct reader's own connections come out of the overflow: a
+        # worker still opens at most 2 x pool_size (see capacity.py).
+        max_overflow=pool_size - read_connections(pool_size),
+        pool_recycle=RECYCLE_SECONDS,
         poolclass=OutagePool,
     )
     watch_outages(engine)
@@ -152,6 +169,7 @@ def create_database(
         isolation,
         # asyncpg sends no BEGIN/ROLLBACK in autocommit: one round trip per read.
         reader=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        read_connections=read_connections(pool_size),
     )
 
 

@@ -22,9 +22,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import URL
 
-from kingdom.adapters.sql.engine import Database
+from kingdom.adapters.sql.engine import Database, postgres_dsn
 from kingdom.adapters.sql.listening import keep_listening
 
 CHANNEL = "kingdom_outbox"
@@ -54,11 +53,6 @@ async def outbox_wakeups(
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
-
-
-def postgres_dsn(url: URL) -> str:
-    """A libpq-style DSN for asyncpg from SQLAlchemy's ``postgresql+asyncpg://`` URL."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def listen(
