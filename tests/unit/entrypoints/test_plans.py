@@ -57,7 +57,7 @@ type Row {
   label: String
   shout(suffix: String = "!"): String!
   amount: Amount!
-  count: Int
+  total: Int
   tags: [String!]!
   owner: Person
   gaps: [String!]
@@ -77,7 +77,7 @@ class Row(NamedTuple):
     id: str
     label: str | None
     amount: int
-    count: int | bool
+    total: int | bool
     tags: tuple[str, ...]
     owner_id: str
     gaps: tuple[str | None, ...] = ()
@@ -120,7 +120,7 @@ MAPPED = MappingProxyType(
         "label": "mapped",
         "shout": lambda info, suffix: f"MAPPED{suffix}",
         "amount": 12,
-        "count": None,
+        "total": None,
         "tags": ["m"],
         "owner_id": "p1",
     }
@@ -260,10 +260,10 @@ async def _both(
         ),
         # Named-tuple rows, read by attribute; a method the default resolver calls; a custom
         # scalar; an Int given a bool; a per-row resolver, at once or through the loader.
-        ("{ rows { id label shout count amount tags owner { name } } }", None),
+        ("{ rows { id label shout total amount tags owner { name } } }", None),
         ('query($s: String) { rows { a: shout(suffix: "?") b: shout(suffix: $s) } }', {"s": "."}),
         # A mapping that is not a dict: read by key; a callable value is called.
-        ('{ mapped { __typename id label shout(suffix: "?") count amount owner { name } } }', None),
+        ('{ mapped { __typename id label shout(suffix: "?") total amount owner { name } } }', None),
     ],
 )
 @pytest.mark.parametrize("compiled", [False, True], ids=["field by field", "compiled"])

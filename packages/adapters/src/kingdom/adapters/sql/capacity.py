@@ -1,7 +1,8 @@
 """Pool sizing that cannot exceed the server: checked once, at start-up.
 
 Every uvicorn worker has its own pool: ``pool_size`` connections kept open
-and as many again in a burst (see :func:`~kingdom.adapters.sql.engine.create_database`).
+and as many again in a burst, a few of those the direct reader's own (see
+:func:`~kingdom.adapters.sql.engine.create_database`).
 All of them together, plus a reserve for everything else that connects
 (migrations, administrators, monitoring, a second deployment during a
 rollout), must fit under PostgreSQL's ``max_connections`` minus its

@@ -8,15 +8,18 @@ thread hops (about four per statement, each a wake-up of another thread).
 (a Core ``select``, compiled once per dialect) and its types' processors,
 and runs it on the driver:
 
-* PostgreSQL: an asyncpg prepared statement (prepared once per pooled
-  connection) on a connection checked out of the engine's own pool. The
-  pool's sizing, recycling, timeout (:class:`~kingdom.adapters.sql.outages.OutagePool`)
-  and connect hook apply as for any checkout, and a failure that means the
-  database is out of reach raises the same :mod:`~kingdom.services.outages`
-  errors as :func:`~kingdom.adapters.sql.outages.watch_outages` and
-  invalidates the connection and every older pooled one, as it does. A
-  statement cancelled half-way (a deadline) is cancelled on the server too
-  and its connection goes back to the pool, as through SQLAlchemy.
+* PostgreSQL: an asyncpg prepared statement (prepared once per connection)
+  on one of a few connections of the reader's own
+  (:mod:`~kingdom.adapters.sql.read_connections`: taken from the engine's
+  overflow, so the server's connection limit holds; checked out without a
+  greenlet or the pool's bookkeeping, which cost as much CPU as the
+  statement). A failure that means the database is out of reach raises the
+  same :mod:`~kingdom.services.outages` errors as
+  :func:`~kingdom.adapters.sql.outages.watch_outages` and drops the
+  connection and every older one, as the engine's pool does; a connection
+  the driver already knows is closed is replaced before use. A statement
+  cancelled half-way (a deadline) is cancelled on the server too, and the
+  connection's next user waits for that.
 * SQLite (a file): the standard library :mod:`sqlite3` on one read-only
   connection, used in the event loop's thread. Each statement is its own
   read transaction (autocommit); under WAL readers never wait for writers, so
