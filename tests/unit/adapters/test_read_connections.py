@@ -142,3 +142,41 @@ async def test_closing_closes_the_idle_and_reads_reopen() -> None:
 def test_it_needs_at_least_one_connection() -> None:
     with pytest.raises(ValueError, match="at least one connection"):
         ReadConnections(FakeServer().connect, 0)
+
+
+async def test_a_read_arriving_while_others_wait_queues_behind_them() -> None:
+    connections = pool(FakeServer(), size=1)
+    held = await connections.acquire()
+    first = asyncio.create_task(connections.acquire())
+    await asyncio.sleep(0.01)  # waiting
+    connections.release(held)  # handed to the first in line, not left for anyone
+    late = asyncio.create_task(connections.acquire())
+    assert await first is held
+    await asyncio.sleep(0.01)
+    assert not late.done()
+    connections.release(held)
+    assert await late is held
+
+
+async def test_a_connection_closed_in_use_lets_the_next_in_line_open_another() -> None:
+    server = FakeServer()
+    connections = pool(server, size=1)
+    broken = await connections.acquire()
+    waiting = asyncio.create_task(connections.acquire())
+    await asyncio.sleep(0.01)
+    connections.release(broken, reusable=False)
+    fresh = await asyncio.wait_for(waiting, 1)
+    assert broken.terminated
+    assert fresh is not broken
+    assert connections.open == 1
+
+
+async def test_a_connection_past_its_age_is_not_handed_on() -> None:
+    server = FakeServer()
+    connections = pool(server, size=1, recycle=0.0)
+    old = await connections.acquire()
+    waiting = asyncio.create_task(connections.acquire())
+    await asyncio.sleep(0.01)
+    connections.release(old)
+    assert (await asyncio.wait_for(waiting, 1)) is not old
+    assert old.terminated

@@ -47,7 +47,7 @@ class ReadConnections:
         self._opened: dict[Any, float] = {}
         """Every connection open (idle or in use), with when it was opened."""
         self._opening = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[Any]] = deque()
         self._forgotten_before = float("-inf")
 
     @property
@@ -59,23 +59,33 @@ class ReadConnections:
         """A connection for one statement; give it back with :meth:`release`."""
         deadline: float | None = None
         while True:
+            if not self._waiters:  # else they come first: no read jumps the queue
+                connection = self._reusable()
+                if connection is not None:
+                    return connection
+                if self.open < self._size:
+                    return await self._open()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self._timeout
+            handed = await self._wait(deadline)
+            if handed is not None:
+                return handed
+            # A place came free (a connection closed): open or reuse one.
             connection = self._reusable()
             if connection is not None:
                 return connection
             if self.open < self._size:
                 return await self._open()
-            if deadline is None:
-                deadline = asyncio.get_running_loop().time() + self._timeout
-            await self._wait(deadline)
 
     def release(self, connection: Any, *, reusable: bool = True) -> None:
-        """Back to the idle ones, or closed (``reusable=False``: its state is unknown)."""
-        opened = self._opened.get(connection, self._forgotten_before)
-        if reusable and opened > self._forgotten_before and not connection.is_closed():
-            self._idle.append(connection)
-        else:
-            self._discard(connection)
-        self._wake()
+        """Back to the first waiting read, or to the idle ones; closed if ``reusable`` is
+        false (its state is unknown) or it is stale."""
+        if reusable and self._usable(connection, time.monotonic()):
+            if not self._hand(connection):
+                self._idle.append(connection)
+            return
+        self._discard(connection)
+        self._hand(None)  # its place is free: the next read may open one
 
     def forget(self) -> None:
         """The database was out of reach: no connection opened until now is used again."""
@@ -93,54 +103,71 @@ class ReadConnections:
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()  # the most recent: warm, and the rest may age out
-            opened = self._opened.get(connection, 0.0)
-            if (
-                connection.is_closed()
-                or opened <= self._forgotten_before
-                or now - opened > self._recycle
-            ):
-                self._discard(connection)
-                continue
-            return connection
+            if self._usable(connection, now):
+                return connection
+            self._discard(connection)
         return None
+
+    def _usable(self, connection: Any, now: float) -> bool:
+        """Neither closed, nor opened before an outage, nor past its age."""
+        opened = self._opened.get(connection)
+        return (
+            opened is not None
+            and opened > self._forgotten_before
+            and now - opened <= self._recycle
+            and not connection.is_closed()
+        )
 
     async def _open(self) -> Any:
         self._opening += 1
         try:
             connection = await self._connect()
-        except Exception as error:
-            # Refused, a password no longer taken, too many clients: not now.
-            raise Unavailable(f"cannot connect to the database: {_first_line(error)}") from error
-        finally:
+        except BaseException as error:
             self._opening -= 1
-            self._wake()  # a failed opening frees its place for a waiter
+            self._hand(None)  # its place is free again: the next read may try
+            if isinstance(error, Exception):
+                # Refused, a password no longer taken, too many clients: not now.
+                raise Unavailable(
+                    f"cannot connect to the database: {_first_line(error)}"
+                ) from error
+            raise
+        self._opening -= 1
         self._opened[connection] = time.monotonic()
         return connection
 
-    async def _wait(self, deadline: float) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+    async def _wait(self, deadline: float) -> Any | None:
+        """Wait in line: a connection handed over, or ``None`` when a place came free."""
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             async with asyncio.timeout_at(deadline):
-                await waiter
-        except TimeoutError:
-            raise Unavailable(
-                f"no database connection came free in {self._timeout:g} s "
-                f"({self._size} for direct reads, all in use)"
-            ) from None
+                return await waiter
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():
+                # Served, but leaving (timed out or cancelled meanwhile): pass it on.
+                handed = waiter.result()
+                if handed is None:
+                    self._hand(None)
+                else:
+                    self.release(handed)
+            if isinstance(error, TimeoutError):
+                raise Unavailable(
+                    f"no database connection came free in {self._timeout:g} s "
+                    f"({self._size} for direct reads, all in use)"
+                ) from None
+            raise
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled() and self._waiters:
-                # Woken but leaving (timed out or cancelled meanwhile): pass it on.
-                self._wake()
 
-    def _wake(self) -> None:
+    def _hand(self, connection: Any | None) -> bool:
+        """Give ``connection`` (or news of a free place) to the first read still waiting."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
-                return
+                waiter.set_result(connection)
+                return True
+        return False
 
     def _discard(self, connection: Any) -> None:
         self._opened.pop(connection, None)
