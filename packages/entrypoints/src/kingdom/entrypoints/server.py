@@ -27,7 +27,7 @@ def main() -> None:
         print(f"kingdom: invalid setting {error}", file=sys.stderr)
         sys.exit(2)
     try:
-        described = asyncio.run(_prepare(settings))
+        described = asyncio.run(prepare(settings))
     except PoolTooLarge as error:
         print(f"kingdom: invalid setting {error}", file=sys.stderr)
         sys.exit(2)
@@ -61,7 +61,7 @@ def main() -> None:
     )
 
 
-async def _prepare(settings: Settings) -> str:
+async def prepare(settings: Settings) -> str:
     """Migrate the embedded database and create the first administrator, once."""
     described = await embedded.prepare(settings)
     kingdom = build(settings)
