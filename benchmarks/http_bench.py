@@ -222,54 +222,60 @@ def graphql(
     return body["data"]
 
 
+LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
+REGISTER = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
+OPEN_ACCOUNT = "mutation($input: OpenAccountInput!) { openAccount(input: $input) { accountId } }"
+DEPOSIT = "mutation($input: DepositInput!) { deposit(input: $input) { accountId } }"
+
+
+def login_input() -> dict[str, Any]:
+    return {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}}
+
+
+def owner_input(n: int) -> dict[str, Any]:
+    """The ``n``-th owner the benchmarks register."""
+    return {
+        "input": {
+            "email": f"owner{n}@bench.example.org",
+            "displayName": f"Owner {n}",
+            "password": "benchmark-owner-password",
+        }
+    }
+
+
+def account_input(owners: Sequence[str], n: int) -> dict[str, Any]:
+    """The ``n``-th account to open (the owners take turns)."""
+    return {"input": {"ownerId": owners[n % len(owners)], "currency": "EUR"}}
+
+
+def deposit_input(account: str, n: int) -> dict[str, Any]:
+    """The ``n``-th account's funding: a different balance for each."""
+    return {"input": {"accountId": account, "amount": 100 * (n + 1)}}
+
+
 def login(server: Server) -> str:
-    data = graphql(
-        server,
-        "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
-        {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}},
-    )
-    token: str = data["login"]["accessToken"]
+    token: str = graphql(server, LOGIN, login_input())["login"]["accessToken"]
     return token
 
 
 def seed(server: Server, token: str, accounts: int) -> None:
     """Owners and funded accounts, made through the API like any client would."""
     owners = [
-        graphql(
-            server,
-            "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }",
-            {
-                "input": {
-                    "email": f"owner{n}@bench.example.org",
-                    "displayName": f"Owner {n}",
-                    "password": "benchmark-owner-password",
-                }
-            },
-        )["registerUser"]["userId"]
-        for n in range(OWNERS)
+        graphql(server, REGISTER, owner_input(n))["registerUser"]["userId"] for n in range(OWNERS)
     ]
     for n in range(accounts):
-        deposit(server, token, open_account(server, token, owners[n % OWNERS]), 100 * (n + 1))
+        opened = graphql(server, OPEN_ACCOUNT, account_input(owners, n), token)
+        graphql(server, DEPOSIT, deposit_input(opened["openAccount"]["accountId"], n), token)
 
 
 def open_account(server: Server, token: str, owner: str) -> str:
-    opened = graphql(
-        server,
-        "mutation($input: OpenAccountInput!) { openAccount(input: $input) { accountId } }",
-        {"input": {"ownerId": owner, "currency": "EUR"}},
-        token,
-    )
+    opened = graphql(server, OPEN_ACCOUNT, account_input([owner], 0), token)
     account: str = opened["openAccount"]["accountId"]
     return account
 
 
 def deposit(server: Server, token: str, account: str, amount: int) -> None:
-    graphql(
-        server,
-        "mutation($input: DepositInput!) { deposit(input: $input) { accountId } }",
-        {"input": {"accountId": account, "amount": amount}},
-        token,
-    )
+    graphql(server, DEPOSIT, {"input": {"accountId": account, "amount": amount}}, token)
 
 
 # --- measuring ---------------------------------------------------------------------------

@@ -34,17 +34,25 @@ from typing import Any
 
 from http_bench import (
     ADMIN_PASSWORD,
+    DEPOSIT,
     KINGDOM_CASES,
+    LOGIN,
+    OPEN_ACCOUNT,
     OWNERS,
+    REGISTER,
+    account_input,
+    deposit_input,
     fresh_postgres,
+    login_input,
     on_client_loop,
+    owner_input,
     postgres_reachable,
 )
 
-from kingdom.entrypoints.admin import ADMIN_EMAIL
-
 BASELINE = 40
 WARM_UP = 300
+ACCOUNTS = 60
+"""As many as benchmarks:http seeds by default."""
 Asgi = Callable[..., Awaitable[None]]
 
 
@@ -162,40 +170,16 @@ async def _serve_in_process(key: str, requests: int) -> None:
 
 
 async def _seed(app: Asgi) -> str:
-    """The benchmark's data, made through the API; the administrator's token."""
-    login = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
-    token: str = (
-        await _graphql(app, login, {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}})
-    )["login"]["accessToken"]
-    register = "mutation($input: RegisterUserInput!) { registerUser(input: $input) { userId } }"
+    """``benchmarks:http``'s data, made through the API; the administrator's token."""
+    token: str = (await _graphql(app, LOGIN, login_input()))["login"]["accessToken"]
     owners = [
-        (
-            await _graphql(
-                app,
-                register,
-                {
-                    "input": {
-                        "email": f"owner{n}@bench.example.org",
-                        "displayName": f"Owner {n}",
-                        "password": "benchmark-owner-password",
-                    }
-                },
-            )
-        )["registerUser"]["userId"]
+        (await _graphql(app, REGISTER, owner_input(n)))["registerUser"]["userId"]
         for n in range(OWNERS)
     ]
-    open_account = (
-        "mutation($input: OpenAccountInput!) { openAccount(input: $input) { accountId } }"
-    )
-    deposit = "mutation($input: DepositInput!) { deposit(input: $input) { accountId } }"
-    for n in range(60):
-        opened = await _graphql(
-            app, open_account, {"input": {"ownerId": owners[n % OWNERS], "currency": "EUR"}}, token
-        )
+    for n in range(ACCOUNTS):
+        opened = await _graphql(app, OPEN_ACCOUNT, account_input(owners, n), token)
         account = opened["openAccount"]["accountId"]
-        await _graphql(
-            app, deposit, {"input": {"accountId": account, "amount": 100 * (n + 1)}}, token
-        )
+        await _graphql(app, DEPOSIT, deposit_input(account, n), token)
     return token
 
 
