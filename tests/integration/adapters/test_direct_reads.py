@@ -98,14 +98,9 @@ async def test_first_rows_and_mappings(reads: DirectReads) -> None:
         3,
     )
     assert await by_id.first({"id": "nobody"}) is None
-    assert await by_id.first_mapping({"id": "u-0"}) == {
-        "id": "u-0",
-        "status": UserStatus.ACTIVE,
-        "policies": set(),
-        "token_version": 0,
-    }
-    assert await by_id.first_mapping({"id": "nobody"}) is None
-    assert await by_id.all_mappings({"id": "nobody"}) == []
+    assert by_id.columns == ("id", "status", "policies", "token_version")
+    assert await by_id.first({"id": "u-0"}) == ("u-0", UserStatus.ACTIVE, set(), 0)
+    assert await by_id.all({"id": "nobody"}) == []
     ordered = reads.statement(select(users.c.id).order_by(users.c.id.desc()))
     assert await ordered.first() == ("u-3",)  # the first of several
 
@@ -123,7 +118,7 @@ async def test_lists_of_ids_and_values_given_in_the_statement(
     expanding = reads.statement(
         select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True)))
     )
-    assert await expanding.all_mappings({"ids": ["u-0"]}) == [{"id": "u-0"}]
+    assert await expanding.all({"ids": ["u-0"]}) == [("u-0",)]
     fixed = reads.statement(
         select(func.count()).select_from(users).where(users.c.token_version >= 2).limit(5)
     )
@@ -137,10 +132,10 @@ async def test_a_missing_parameter_is_refused(reads: DirectReads) -> None:
 
 async def test_a_commit_is_seen_by_the_next_read(database: Database, reads: DirectReads) -> None:
     by_id = reads.statement(BY_ID)
-    assert (await by_id.first_mapping({"id": "u-1"}) or {})["token_version"] == 1
+    assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 1
     async with database.writer.begin() as connection:
         await connection.execute(update(users).where(users.c.id == "u-1").values(token_version=7))
-    assert (await by_id.first_mapping({"id": "u-1"}) or {})["token_version"] == 7
+    assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 7
 
 
 async def test_inside_a_read_snapshot_reads_see_its_moment(
@@ -151,14 +146,14 @@ async def test_inside_a_read_snapshot_reads_see_its_moment(
     reads.trace = traced.append
     try:
         async with ReadSnapshots(database)():
-            assert (await by_id.first_mapping({"id": "u-1"}) or {})["token_version"] == 1
+            assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 1
             async with database.writer.begin() as connection:
                 await connection.execute(
                     update(users).where(users.c.id == "u-1").values(token_version=8)
                 )
-            assert (await by_id.first_mapping({"id": "u-1"}) or {})["token_version"] == 1
+            assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 1
         assert traced == []  # both on the snapshot's connection
-        assert (await by_id.first_mapping({"id": "u-1"}) or {})["token_version"] == 8
+        assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 8
         assert len(traced) == 1
     finally:
         reads.trace = None
@@ -209,7 +204,7 @@ async def test_sqlite_locked_by_another_process_waits_through_the_engine(
     holder.execute("UPDATE users SET token_version = 5 WHERE id = 'u-1'")
     holder.execute("COMMIT")  # the lock stays
     try:
-        reading = asyncio.create_task(reads.statement(BY_ID).first_mapping({"id": "u-1"}))
+        reading = asyncio.create_task(reads.statement(BY_ID).first({"id": "u-1"}))
         for _ in range(20):  # the event loop is free meanwhile: the wait is in another thread
             await asyncio.sleep(0.01)
         assert not reading.done()
@@ -217,7 +212,7 @@ async def test_sqlite_locked_by_another_process_waits_through_the_engine(
         holder.close()
     found = await asyncio.wait_for(reading, 60)
     assert found is not None
-    assert found["token_version"] == 5
+    assert found[3] == 5  # token_version
 
 
 async def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ Inside an operation's read snapshot (:class:`~kingdom.adapters.sql.snapshot.Read
 statements run on the snapshot's connection, through SQLAlchemy, so every
 read of that operation still sees one moment.
 
-Rows come back as tuples or as mappings by column key, processed by the
+Rows come back as tuples (``columns`` names their keys), processed by the
 columns' types exactly as SQLAlchemy would (enums, JSON, UTC datetimes), on
 either path. Only reads belong here: nothing commits, and on SQLite the
 connection is opened read-only.
@@ -170,20 +170,6 @@ class DirectStatement:
     async def all(self, parameters: Mapping[str, Any] = _NO_PARAMETERS) -> list[Row]:
         """Every row, in the statement's order."""
         return await self._run(parameters, first=False)
-
-    async def first_mapping(
-        self, parameters: Mapping[str, Any] = _NO_PARAMETERS
-    ) -> dict[str, Any] | None:
-        """The first row as ``{column key: value}``, or None."""
-        row = await self.first(parameters)
-        return None if row is None else dict(zip(self.columns, row, strict=True))
-
-    async def all_mappings(
-        self, parameters: Mapping[str, Any] = _NO_PARAMETERS
-    ) -> list[dict[str, Any]]:
-        """Every row as ``{column key: value}``."""
-        columns = self.columns
-        return [dict(zip(columns, row, strict=True)) for row in await self.all(parameters)]
 
     async def _run(self, parameters: Mapping[str, Any], *, first: bool) -> list[Row]:
         reads = self._reads

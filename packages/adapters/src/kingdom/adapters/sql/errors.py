@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
+from kingdom.adapters.sql.outages import first_line
 from kingdom.domain.shared import Conflict
 from kingdom.services.ports import ConcurrencyConflict
 
@@ -79,7 +80,7 @@ def translate(error: BaseException) -> BaseException:
         if sqlstate in _RETRYABLE_SQLSTATES:
             return _retryable(f"{_RETRYABLE_SQLSTATES[sqlstate]} ({sqlstate})")
         if sqlstate in _REFUSED_SQLSTATES:
-            return _refused(f"{_REFUSED_SQLSTATES[sqlstate]} ({sqlstate}): {_first_line(original)}")
+            return _refused(f"{_REFUSED_SQLSTATES[sqlstate]} ({sqlstate}): {first_line(original)}")
         return error
     if isinstance(original, sqlite3.Error):
         return _translate_sqlite(error, original)
@@ -90,14 +91,10 @@ def _translate_sqlite(error: DBAPIError, original: sqlite3.Error) -> BaseExcepti
     # Python 3.11+ exposes SQLite's extended result code name on the exception.
     name = getattr(original, "sqlite_errorname", "") or ""
     if name.startswith(_SQLITE_RETRYABLE):
-        return _retryable(f"{name}: {_first_line(original)}")
+        return _retryable(f"{name}: {first_line(original)}")
     if name.startswith(_SQLITE_REFUSED):
-        return _refused(f"{name}: {_first_line(original)}")
+        return _refused(f"{name}: {first_line(original)}")
     return error
-
-
-def _first_line(error: object) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 @asynccontextmanager

@@ -96,7 +96,7 @@ def watch_outages(engine: AsyncEngine) -> None:
         try:
             return dialect.connect(*cargs, **cparams)
         except Exception as error:
-            raise Unavailable(f"cannot connect to the database: {_first_line(error)}") from error
+            raise Unavailable(f"cannot connect to the database: {first_line(error)}") from error
 
     @event.listens_for(sync_engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -139,10 +139,8 @@ def outage_for(
     if not (disconnected or is_lost(error)):
         return None
     if committing and _NOT_SENT not in str(error):
-        return OutcomeUnknown(
-            f"lost the database connection while committing: {_first_line(error)}"
-        )
-    return Unavailable(f"lost the database connection: {_first_line(error)}")
+        return OutcomeUnknown(f"lost the database connection while committing: {first_line(error)}")
+    return Unavailable(f"lost the database connection: {first_line(error)}")
 
 
 class OutagePool(AsyncAdaptedQueuePool):
@@ -155,6 +153,7 @@ class OutagePool(AsyncAdaptedQueuePool):
             raise Unavailable(f"no database connection came free: {error}") from error
 
 
-def _first_line(error: object) -> str:
+def first_line(error: object) -> str:
+    """An error's first line, for messages that must stay short (no driver dump)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kingdom.adapters.sql.outages import first_line
 from kingdom.services.outages import Unavailable
 
 Connect = Callable[[], Awaitable[Any]]
@@ -127,9 +128,7 @@ class ReadConnections:
             self._hand(None)  # its place is free again: the next read may try
             if isinstance(error, Exception):
                 # Refused, a password no longer taken, too many clients: not now.
-                raise Unavailable(
-                    f"cannot connect to the database: {_first_line(error)}"
-                ) from error
+                raise Unavailable(f"cannot connect to the database: {first_line(error)}") from error
             raise
         self._opening -= 1
         self._opened[connection] = time.monotonic()
@@ -172,8 +171,3 @@ class ReadConnections:
     def _discard(self, connection: Any) -> None:
         self._opened.pop(connection, None)
         connection.terminate()  # nothing to wait for: a read leaves nothing to finish
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
