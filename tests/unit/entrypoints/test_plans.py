@@ -241,6 +241,9 @@ async def _both(
         ),
         ("query($t: String, $n: Int = 4) { items(first: $n, tag: $t) { id } }", {"t": "b"}),
         ("query($n: Int = 4) { items(first: $n) { id } }", None),
+        # Variables the operation does not define are ignored (nothing to coerce).
+        ("{ items(first: 2) { id } }", {"n": 1, "unused": "x"}),
+        ("query($n: Int) { items(first: $n) { id } }", {"n": 1, "unused": "x"}),
         (
             "{ things { __typename ... on Item { name } ... on Box { size items(first: 2) { id } } } }",
             None,

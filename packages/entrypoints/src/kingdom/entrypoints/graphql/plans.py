@@ -35,8 +35,7 @@ and it is built once per cached document, not per request or row.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from inspect import isawaitable, iscoroutine
@@ -71,7 +70,7 @@ from graphql import (
     is_non_null_type,
     is_object_type,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.language import ListValueNode, ObjectValueNode, ValueNode
 from graphql.pyutils import Path
 
@@ -714,38 +713,39 @@ class Plan:
         ``TimeoutError``. What runs synchronously cannot be interrupted anyway,
         so no timer is set unless something is awaited.
         """
-        schema = self.planner.schema
-        coerced = get_variable_values(
-            schema, self.operation.variable_definitions or (), dict(variables or {})
-        )
-        if isinstance(coerced, list):
-            raise Unplannable("variables do not coerce")
+        definitions = self.operation.variable_definitions
+        if definitions:
+            coerced = get_variable_values(self.planner.schema, definitions, dict(variables or {}))
+            if isinstance(coerced, list):
+                raise Unplannable("variables do not coerce")
+        else:
+            # Nothing to coerce: variables the operation does not define are ignored.
+            coerced = VariableValues({}, {})
         run = Run(self, context, coerced)
-        with _giving_up(run):
+        try:
             data: dict[str, Any] = self.root.walk(None, run)
+        except BaseException as error:
+            raise _given_up(run, error)  # noqa: B904 (its cause is set where it is made)
         if run.pending:
             async with asyncio.timeout_at(deadline):
-                with _giving_up(run):
+                try:
                     await _settle(run)
+                except BaseException as error:
+                    raise _given_up(run, error)  # noqa: B904
         if run.walked and not self.planner.compiled:  # (a run begun before it was compiled)
             self._count(run)
         return data
 
 
-@contextmanager
-def _giving_up(run: Run) -> Iterator[None]:
-    """Any failure gives the run up: graphql-core will report it properly."""
-    try:
-        yield
-    except Unplannable:
-        run.abandon()
-        raise
-    except Exception as error:  # a resolver's
-        run.abandon()
-        raise Unplannable("a resolver failed") from error
-    except BaseException:  # cancelled (the deadline): nothing to report
-        run.abandon()
-        raise
+def _given_up(run: Run, error: BaseException) -> BaseException:
+    """What to raise when ``error`` stops ``run``: any failure gives the run up, and
+    graphql-core will report it properly; a cancellation (the deadline) is passed on."""
+    run.abandon()
+    if isinstance(error, Exception) and not isinstance(error, Unplannable):  # a resolver's
+        given_up = Unplannable("a resolver failed")
+        given_up.__cause__ = error
+        return given_up
+    return error
 
 
 async def _settle(run: Run) -> None:
@@ -778,14 +778,12 @@ class _Bound(dict[PlannedField, Any]):
     """A run's :meth:`Run.bind` per field, asked of the run on a field's first row only:
     a missing key is the one case that costs more than a dict look-up."""
 
-    __slots__ = ("_run",)
-
-    def __init__(self, run: Run) -> None:
-        super().__init__()
-        self._run = run
+    __slots__ = ("run",)
+    run: Run
+    # No __init__ of its own: dict's is several times cheaper, and every request makes one.
 
     def __missing__(self, planned: PlannedField) -> Any:
-        bound = self[planned] = self._run.bind(planned)
+        bound = self[planned] = self.run.bind(planned)
         return bound
 
 
@@ -798,7 +796,8 @@ class Run:
         self._variables = variables
         self._infos: dict[PlannedField, GraphQLResolveInfo[Any]] = {}
         self._arguments: dict[PlannedField, dict[str, Any]] = {}
-        self.bound = _Bound(self)
+        self.bound = _Bound()
+        self.bound.run = self
         """What the rows of a field share in this request (see :meth:`bind`)."""
         self.walked = 0
         """Fields walked field by field (by plans not compiled yet)."""
