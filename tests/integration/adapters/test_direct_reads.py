@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 
 from integration.adapters.support import schema_database, user_rows
 from kingdom.adapters.identity.tables import refresh_sessions, users
+from kingdom.adapters.metrics import pool_usage
 from kingdom.adapters.sql.direct_reads import DirectReads, direct_reads
 from kingdom.adapters.sql.engine import Database, create_database, postgres_dsn
 from kingdom.adapters.sql.keyset import member_of_parameter
@@ -157,6 +158,18 @@ async def test_inside_a_read_snapshot_reads_see_its_moment(
         assert len(traced) == 1
     finally:
         reads.trace = None
+
+
+async def test_the_connections_a_read_used_are_counted(
+    database: Database, reads: DirectReads
+) -> None:
+    assert reads.connection_usage() == (0, 0)
+    assert await reads.statement(BY_ID).first({"id": "u-1"}) is not None
+    # PostgreSQL keeps the reader's connection open, idle; SQLite's is not a pool's.
+    assert reads.connection_usage() == ((0, 1) if database.dialect == "postgresql" else (0, 0))
+    assert pool_usage(database.engine.sync_engine.pool, direct=reads)["idle"] >= (
+        1 if database.dialect == "postgresql" else 0
+    )
 
 
 async def test_disposing_closes_what_it_holds_and_reads_reopen(

@@ -180,3 +180,14 @@ async def test_a_connection_past_its_age_is_not_handed_on() -> None:
     connections.release(old)
     assert (await asyncio.wait_for(waiting, 1)) is not old
     assert old.terminated
+
+
+async def test_usage_counts_connections_in_use_and_idle() -> None:
+    connections = pool(FakeServer(), size=3)
+    assert connections.usage() == (0, 0)
+    first, second = await connections.acquire(), await connections.acquire()
+    assert connections.usage() == (2, 0)
+    connections.release(first)
+    assert connections.usage() == (1, 1)
+    connections.release(second, reusable=False)  # closed, not kept
+    assert connections.usage() == (0, 1)

@@ -73,3 +73,19 @@ def test_pools_add_up_and_other_pools_count_nothing() -> None:
         connection.close()
     reader.dispose()
     writer.dispose()
+
+
+class FakeDirectReads:
+    def connection_usage(self) -> tuple[int, int]:
+        return 2, 1
+
+
+def test_the_direct_readers_own_connections_count_as_in_use_and_idle() -> None:
+    pool = QueuePool(connect, pool_size=2, max_overflow=0)
+    held = pool.connect()
+
+    usage = pool_usage(pool, direct=FakeDirectReads())
+
+    assert usage == {"in_use": 3, "idle": 1, "overflow": 0}
+    held.close()
+    pool.dispose()

@@ -31,6 +31,7 @@ from kingdom.adapters.security.token_cache import CachingTokenVerifier
 from kingdom.adapters.security.tokens import JwtTokenIssuer, JwtTokenVerifier, KeySet
 from kingdom.adapters.sql.audit_queries import SqlAuditQueries
 from kingdom.adapters.sql.cursors import CursorCodec
+from kingdom.adapters.sql.direct_reads import direct_reads
 from kingdom.adapters.sql.engine import Database, create_database
 from kingdom.adapters.sql.outbox_feed import SqlOutboxFeed
 from kingdom.adapters.sql.snapshot import ReadSnapshots
@@ -221,7 +222,9 @@ def metrics_endpoint(kingdom: Kingdom) -> MetricsEndpoint | None:
         kingdom.registry,
         allow=kingdom.settings.metrics_allow,
         pool_stats=lambda: pool_usage(
-            database.engine.sync_engine.pool, database.writer.sync_engine.pool
+            database.engine.sync_engine.pool,
+            database.writer.sync_engine.pool,
+            direct=direct_reads(database),
         ),
         backlog=SqlOutboxFeed(database).backlog,
     )

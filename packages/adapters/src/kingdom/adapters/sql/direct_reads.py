@@ -106,6 +106,13 @@ class DirectReads:
         """Whether statements can bypass the engine here (not in-memory SQLite)."""
         return self._driver is not None
 
+    def connection_usage(self) -> tuple[int, int]:
+        """(in use, idle) of the reader's own PostgreSQL connections; SQLite's one
+        connection in the loop thread, or none at all, counts as (0, 0)."""
+        if isinstance(self._driver, _Postgres):
+            return self._driver.connections.usage()
+        return 0, 0
+
     def statement(self, statement: Select[Any]) -> DirectStatement:
         """``statement`` ready to run, compiled once for this database."""
         return DirectStatement(self, statement)

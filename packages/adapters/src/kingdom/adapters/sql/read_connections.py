@@ -56,6 +56,11 @@ class ReadConnections:
         """Connections open or being opened."""
         return len(self._opened) + self._opening
 
+    def usage(self) -> tuple[int, int]:
+        """(in use, idle): connections a read holds (or is opening), and those waiting."""
+        idle = len(self._idle)
+        return self.open - idle, idle
+
     async def acquire(self) -> Any:
         """A connection for one statement; give it back with :meth:`release`."""
         deadline: float | None = None

@@ -5,8 +5,9 @@ the way (that would cost every request something) but read at scrape time
 from callbacks the composition root gives:
 
 - ``kingdom_db_pool_connections{state="in_use"|"idle"|"overflow"}``: the
-  pool of the worker that answers the scrape (each worker has its own pool
-  of ``KINGDOM_DATABASE_POOL_SIZE``; with several workers this is one of them);
+  connections of the worker that answers the scrape, its pool's and its
+  direct reader's (each worker has its own pool of
+  ``KINGDOM_DATABASE_POOL_SIZE``; with several workers this is one of them);
 - ``kingdom_outbox_unpublished`` and ``kingdom_outbox_oldest_age_seconds``
   (0 when nothing waits): read from the database, the same whichever worker
   answers. A backlog that cannot be read in :data:`BACKLOG_TIMEOUT` is left
@@ -119,7 +120,8 @@ class MetricsEndpoint:
             return []
         gauge = GaugeMetricFamily(
             "kingdom_db_pool_connections",
-            "Database connections of this worker's pool, by state (overflow: beyond the pool size).",
+            "Database connections of this worker (its pool and its direct reader), by state"
+            " (overflow: beyond the pool size).",
             labels=["state"],
         )
         for state, value in stats.items():
