@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from kingdom.domain.access import ReadScope
 from kingdom.services.ports import (
@@ -29,7 +29,6 @@ from kingdom.services.ports.audit import AuditEntry
 from kingdom.services.ports.audit_queries import AuditQueries, NoAuditTrail
 
 V = TypeVar("V")
-K = TypeVar("K")
 
 BatchFetch = Callable[[Sequence[str]], Awaitable[Mapping[str, V]]]
 
@@ -124,7 +123,13 @@ _NOT_PREFETCHED: Final = object()
 
 
 class Loaders:
-    """The loaders of one request: one per kind of object and read scope."""
+    """The loaders of one request: one per kind of object and read scope.
+
+    Made for every request, used by few (a ``{ __typename }`` uses none): one
+    dict, filled as loaders are asked for, is all it builds up front.
+    """
+
+    __slots__ = ("_users", "_roles", "_accounts", "_transfers", "_audit", "_loaders")
 
     def __init__(
         self,
@@ -140,11 +145,7 @@ class Loaders:
         self._accounts = accounts
         self._transfers = transfers
         self._audit = audit or NoAuditTrail()
-        self._user_loaders: dict[tuple[ReadScope, bool], DataLoader[UserView]] = {}
-        self._role_loaders: dict[ReadScope, DataLoader[RoleView]] = {}
-        self._account_loaders: dict[ReadScope, DataLoader[AccountView]] = {}
-        self._transfer_loaders: dict[ReadScope, DataLoader[TransferView]] = {}
-        self._audit_loaders: dict[ReadScope, DataLoader[AuditEntry]] = {}
+        self._loaders: dict[tuple[str, ReadScope, bool], DataLoader[Any]] = {}
 
     def users(self, scope: ReadScope, *, with_roles: bool = True) -> DataLoader[UserView]:
         """Users visible through ``scope``; ``with_roles=False`` leaves role codes out.
@@ -152,42 +153,35 @@ class Loaders:
         Users loaded without role codes are cached apart from those loaded
         with them, so a field that shows roles never gets a view without.
         """
-        return _loader(
-            self._user_loaders,
-            (scope, with_roles),
+        return self._loader(
+            ("users", scope, with_roles),
             lambda ids: self._users.by_ids(scope, ids, with_roles=with_roles),
         )
 
     def roles(self, scope: ReadScope) -> DataLoader[RoleView]:
-        return _loader(self._role_loaders, scope, lambda ids: self._roles.by_ids(scope, ids))
+        return self._loader(("roles", scope, False), lambda ids: self._roles.by_ids(scope, ids))
 
     def accounts(self, scope: ReadScope) -> DataLoader[AccountView]:
-        return _loader(self._account_loaders, scope, lambda ids: self._accounts.by_ids(scope, ids))
+        return self._loader(
+            ("accounts", scope, False), lambda ids: self._accounts.by_ids(scope, ids)
+        )
 
     def transfers(self, scope: ReadScope) -> DataLoader[TransferView]:
         """Transfers visible through ``scope``, the caller's *accounts* scope."""
-        return _loader(
-            self._transfer_loaders, scope, lambda ids: self._transfers.by_ids(scope, ids)
+        return self._loader(
+            ("transfers", scope, False), lambda ids: self._transfers.by_ids(scope, ids)
         )
 
     def audit_entries(self, scope: ReadScope) -> DataLoader[AuditEntry]:
         """Audit entries by message id, visible through ``scope`` (the *audit* scope)."""
-        return _loader(self._audit_loaders, scope, lambda ids: self._audit.by_ids(scope, ids))
+        return self._loader(("audit", scope, False), lambda ids: self._audit.by_ids(scope, ids))
 
     def clear(self) -> None:
         """Forget everything loaded: called after each mutation, which may have changed it."""
-        for loaders in (
-            self._user_loaders,
-            self._role_loaders,
-            self._account_loaders,
-            self._transfer_loaders,
-            self._audit_loaders,
-        ):
-            loaders.clear()
+        self._loaders.clear()
 
-
-def _loader(loaders: dict[K, DataLoader[V]], key: K, fetch: BatchFetch[V]) -> DataLoader[V]:
-    loader = loaders.get(key)
-    if loader is None:
-        loader = loaders[key] = DataLoader(fetch)
-    return loader
+    def _loader(self, key: tuple[str, ReadScope, bool], fetch: BatchFetch[V]) -> DataLoader[V]:
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = DataLoader(fetch)
+        return loader
