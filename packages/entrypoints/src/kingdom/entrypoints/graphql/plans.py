@@ -797,8 +797,8 @@ class Run:
         self._infos: dict[PlannedField, GraphQLResolveInfo[Any]] = {}
         self._arguments: dict[PlannedField, dict[str, Any]] = {}
         self.bound = _Bound()
-        self.bound.run = self
         """What the rows of a field share in this request (see :meth:`bind`)."""
+        self.bound.run = self
         self.walked = 0
         """Fields walked field by field (by plans not compiled yet)."""
         self.pending: list[Pending] = []
