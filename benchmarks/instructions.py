@@ -11,8 +11,13 @@ under ``valgrind --tool=cachegrind``, twice: with 40 measured requests and
 with 40 + ``--requests``. The difference, divided by ``--requests``, is the
 instructions of one request in this process (on PostgreSQL the database's
 own work is another process's). Set-up differs a little between two runs
-(random ids, garbage collection): about ±4 % at 400 requests. Use it to
-compare two commits; ``benchmarks:http`` tells the time.
+(random ids, garbage collection): about ±4 % of (d) at 400 requests. The
+count also holds what the app's lifespan does by the clock, not per request
+(the outbox relay looks every 200 ms, the metrics are flushed every second):
+valgrind's slowness stretches that over the run, and a slower machine adds
+more. For (d) that is a few per cent; for (b), whose requests are ~30 times
+cheaper, it can be a third of the figure (seen: 119,000 to 211,000), so compare
+(c) and (d). Use it to compare two commits; ``benchmarks:http`` tells the time.
 
 Each run takes a minute or two (valgrind is ~30x slower). Needs valgrind
 (``apt-get install valgrind``).

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from integration.adapters.support import schema_database, user_rows
 from kingdom.adapters.identity.tables import refresh_sessions, users
 from kingdom.adapters.metrics import pool_usage
-from kingdom.adapters.sql.direct_reads import DirectReads, direct_reads
+from kingdom.adapters.sql.direct_reads import DirectReads, DirectStatement, direct_reads
 from kingdom.adapters.sql.engine import Database, create_database, postgres_dsn
 from kingdom.adapters.sql.keyset import member_of_parameter
 from kingdom.adapters.sql.snapshot import ReadSnapshots
@@ -90,7 +90,13 @@ async def test_rows_are_what_sqlalchemy_reads(database: Database, reads: DirectR
     assert created.tzinfo is not None  # UTC on SQLite too
 
 
-async def test_first_rows_and_mappings(reads: DirectReads) -> None:
+async def token_version(by_id: DirectStatement) -> int | None:
+    """u-1's token version, read through ``by_id`` (``BY_ID``'s fourth column)."""
+    row = await by_id.first({"id": "u-1"})
+    return None if row is None else row[3]
+
+
+async def test_first_rows_and_all_rows(reads: DirectReads) -> None:
     by_id = reads.statement(BY_ID)
     assert await by_id.first({"id": "u-3"}) == (
         "u-3",
@@ -133,10 +139,10 @@ async def test_a_missing_parameter_is_refused(reads: DirectReads) -> None:
 
 async def test_a_commit_is_seen_by_the_next_read(database: Database, reads: DirectReads) -> None:
     by_id = reads.statement(BY_ID)
-    assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 1
+    assert await token_version(by_id) == 1
     async with database.writer.begin() as connection:
         await connection.execute(update(users).where(users.c.id == "u-1").values(token_version=7))
-    assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 7
+    assert await token_version(by_id) == 7
 
 
 async def test_inside_a_read_snapshot_reads_see_its_moment(
@@ -147,14 +153,14 @@ async def test_inside_a_read_snapshot_reads_see_its_moment(
     reads.trace = traced.append
     try:
         async with ReadSnapshots(database)():
-            assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 1
+            assert await token_version(by_id) == 1
             async with database.writer.begin() as connection:
                 await connection.execute(
                     update(users).where(users.c.id == "u-1").values(token_version=8)
                 )
-            assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 1
+            assert await token_version(by_id) == 1
         assert traced == []  # both on the snapshot's connection
-        assert (await by_id.first({"id": "u-1"}) or (None,) * 4)[3] == 8
+        assert await token_version(by_id) == 8
         assert len(traced) == 1
     finally:
         reads.trace = None

@@ -64,8 +64,10 @@ class ReadConnections:
     async def acquire(self) -> Any:
         """A connection for one statement; give it back with :meth:`release`."""
         deadline: float | None = None
+        # Reads already waiting come first: no read jumps the queue.
+        may_take = not self._waiters
         while True:
-            if not self._waiters:  # else they come first: no read jumps the queue
+            if may_take:
                 connection = self._reusable()
                 if connection is not None:
                     return connection
@@ -76,12 +78,7 @@ class ReadConnections:
             handed = await self._wait(deadline)
             if handed is not None:
                 return handed
-            # A place came free (a connection closed): open or reuse one.
-            connection = self._reusable()
-            if connection is not None:
-                return connection
-            if self.open < self._size:
-                return await self._open()
+            may_take = True  # a place came free (a connection closed): ours to take
 
     def release(self, connection: Any, *, reusable: bool = True) -> None:
         """Back to the first waiting read, or to the idle ones; closed if ``reusable`` is
