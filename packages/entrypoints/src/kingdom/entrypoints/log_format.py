@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -51,23 +51,31 @@ def event(
 _second: tuple[int, str] = (0, datetime.fromtimestamp(0, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
 """The last whole second :func:`timestamp` formatted, and its text."""
 
+_MILLISECONDS: Final = tuple(f".{millis:03d}+00:00" for millis in range(1000))
+"""Each millisecond's ending of a timestamp, formatted once."""
 
-def timestamp(created: float) -> str:
+
+def timestamp(created: float, _modf: Callable[[float], tuple[float, float]] = math.modf) -> str:
     """``created`` in UTC, ISO 8601 to the millisecond: ``2026-01-02T03:04:05.678+00:00``.
 
     What ``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``
-    gives, at a tenth of its cost: the date and time of day are formatted once
-    per second (every request writes a line, so this is on the hot path).
+    gives, at under a quarter of its cost: the date and time of day are formatted
+    once per second and the milliseconds are looked up (every request writes
+    a line, so this is on the hot path).
     """
     global _second
     # Rounded to the microsecond as datetime does it (modf, then half to even).
-    fraction, whole = math.modf(created)
-    seconds, micros = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
+    fraction, whole = _modf(created)
+    micros = round(fraction * 1e6)
+    seconds = int(whole)
+    if micros >= 1_000_000:
+        seconds += 1
+        micros -= 1_000_000
     cached, text = _second
     if seconds != cached:
         text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _second = (seconds, text)
-    return f"{text}.{micros // 1000:03d}+00:00"
+    return text + _MILLISECONDS[micros // 1000]
 
 
 def json_line(

@@ -147,34 +147,40 @@ class Loaders:
         self._audit = audit or NoAuditTrail()
         self._loaders: dict[tuple[str, ReadScope, bool], DataLoader[Any]] = {}
 
+    # Each fetch closes over its query object, never over ``self``: a loader
+    # kept in ``self._loaders`` whose fetch held ``self`` would make a cycle,
+    # and the request (its rows, its futures) would wait for the collector
+    # instead of being freed when it ends.
+
     def users(self, scope: ReadScope, *, with_roles: bool = True) -> DataLoader[UserView]:
         """Users visible through ``scope``; ``with_roles=False`` leaves role codes out.
 
         Users loaded without role codes are cached apart from those loaded
         with them, so a field that shows roles never gets a view without.
         """
+        users = self._users
         return self._loader(
             ("users", scope, with_roles),
-            lambda ids: self._users.by_ids(scope, ids, with_roles=with_roles),
+            lambda ids: users.by_ids(scope, ids, with_roles=with_roles),
         )
 
     def roles(self, scope: ReadScope) -> DataLoader[RoleView]:
-        return self._loader(("roles", scope, False), lambda ids: self._roles.by_ids(scope, ids))
+        roles = self._roles
+        return self._loader(("roles", scope, False), lambda ids: roles.by_ids(scope, ids))
 
     def accounts(self, scope: ReadScope) -> DataLoader[AccountView]:
-        return self._loader(
-            ("accounts", scope, False), lambda ids: self._accounts.by_ids(scope, ids)
-        )
+        accounts = self._accounts
+        return self._loader(("accounts", scope, False), lambda ids: accounts.by_ids(scope, ids))
 
     def transfers(self, scope: ReadScope) -> DataLoader[TransferView]:
         """Transfers visible through ``scope``, the caller's *accounts* scope."""
-        return self._loader(
-            ("transfers", scope, False), lambda ids: self._transfers.by_ids(scope, ids)
-        )
+        transfers = self._transfers
+        return self._loader(("transfers", scope, False), lambda ids: transfers.by_ids(scope, ids))
 
     def audit_entries(self, scope: ReadScope) -> DataLoader[AuditEntry]:
         """Audit entries by message id, visible through ``scope`` (the *audit* scope)."""
-        return self._loader(("audit", scope, False), lambda ids: self._audit.by_ids(scope, ids))
+        audit = self._audit
+        return self._loader(("audit", scope, False), lambda ids: audit.by_ids(scope, ids))
 
     def clear(self) -> None:
         """Forget everything loaded: called after each mutation, which may have changed it."""

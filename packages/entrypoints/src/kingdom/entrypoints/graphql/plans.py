@@ -723,15 +723,18 @@ class Plan:
             coerced = VariableValues({}, {})
         run = Run(self, context, coerced)
         try:
-            data: dict[str, Any] = self.root.walk(None, run)
-        except BaseException as error:
-            raise _given_up(run, error)  # noqa: B904 (its cause is set where it is made)
-        if run.pending:
-            async with asyncio.timeout_at(deadline):
-                try:
-                    await _settle(run)
-                except BaseException as error:
-                    raise _given_up(run, error)  # noqa: B904
+            try:
+                data: dict[str, Any] = self.root.walk(None, run)
+            except BaseException as error:
+                raise _given_up(run, error)  # noqa: B904 (its cause is set where it is made)
+            if run.pending:
+                async with asyncio.timeout_at(deadline):
+                    try:
+                        await _settle(run)
+                    except BaseException as error:
+                        raise _given_up(run, error)  # noqa: B904
+        finally:
+            run.end()
         if run.walked and not self.planner.compiled:  # (a run begun before it was compiled)
             self._count(run)
         return data
@@ -814,6 +817,12 @@ class Run:
         if planned.arguments is None:
             return info, self.arguments(planned)
         return info
+
+    def end(self) -> None:
+        """Cut the run's one reference cycle (it and its bound dict): reference
+        counting then frees the request (its context, loaders and rows) at once,
+        not at the collector's next pass."""
+        del self.bound.run
 
     def abandon(self) -> None:
         """Close what will never be awaited now (graphql-core runs the operation instead)."""
