@@ -124,6 +124,9 @@ async def test_without_a_valid_offer_a_new_trace_starts(
     assert all(parse_traceparent(t) == t and t.endswith("-01") for t in new)
     assert new[0][3:35] != new[1][3:35] != TRACE_ID  # two requests, two traces
     assert [f["trace_id"] for f in access_fields(caplog)] == [t[3:35] for t in new]
+    # The request's own id is neither of its trace's ids (even when drawn with them).
+    ids = [r.headers["x-request-id"] for r in (first, second)]
+    assert all(len(i) == 32 and i not in t for i, t in zip(ids, new, strict=True))
 
 
 async def test_a_crash_still_answers_with_the_trace() -> None:

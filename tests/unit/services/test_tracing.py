@@ -76,6 +76,15 @@ def test_a_new_trace_is_well_formed_random_and_sampled() -> None:
     assert trace_id_of(first) != trace_id_of(second)
 
 
+def test_a_new_trace_takes_its_ids_from_random_digits_given_to_it() -> None:
+    digits = TRACE_ID + "00f067aa0ba902b7"
+    drawn_again = new_trace_parent("0" * 48)  # all-zero ids are invalid
+
+    assert new_trace_parent(digits) == f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+    assert_well_formed(drawn_again)
+    assert trace_id_of(drawn_again) != "0" * 32
+
+
 def test_a_child_keeps_the_trace_and_flags_with_a_new_span_id() -> None:
     child = child_trace_parent(VALID)
 

@@ -34,17 +34,13 @@ def event(
     created: float, level: str, logger: str, message: str, fields: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The JSON object of one log line: the standard keys, then ``fields``."""
-    line: dict[str, Any] = {
-        "time": timestamp(created),
-        "level": level,
-        "logger": logger,
-        "message": message,
-    }
+    time = timestamp(created)
+    if fields and _RESERVED.isdisjoint(fields):
+        # One dict built at its final size (every access line comes this way).
+        return {"time": time, "level": level, "logger": logger, "message": message, **fields}
+    line: dict[str, Any] = {"time": time, "level": level, "logger": logger, "message": message}
     if fields:
-        if _RESERVED.isdisjoint(fields):
-            line.update(fields)
-        else:
-            line.update((key, value) for key, value in fields.items() if key not in _RESERVED)
+        line.update((key, value) for key, value in fields.items() if key not in _RESERVED)
     return line
 
 

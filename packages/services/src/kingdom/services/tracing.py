@@ -75,10 +75,14 @@ def parse_traceparent(value: str | bytes | None) -> str | None:
 # wrapper calls: every request without a traceparent makes one.
 
 
-def new_trace_parent() -> str:
-    """A new trace: random trace id, random span id, sampled."""
-    ids = os.urandom(24).hex()
-    trace_id, span_id = ids[:32], ids[32:]
+def new_trace_parent(random_hex: str | None = None) -> str:
+    """A new trace: random trace id, random span id, sampled.
+
+    ``random_hex``: 48 random hex digits to take the ids from, for a caller
+    that draws them together with its own (the access log, with a request id).
+    """
+    ids = os.urandom(24).hex() if random_hex is None else random_hex
+    trace_id, span_id = ids[:32], ids[32:48]
     # Both all-zero ids are invalid; at odds of 2**-64 and 2**-128 a retry is cheap.
     if trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID:
         return new_trace_parent()

@@ -157,12 +157,17 @@ class ContextFactory:
         self, scope: Scope, authorization: bytes | None, request_id: str
     ) -> RequestContext:
         """The context of the request ``scope``, whose ``Authorization`` header is ``authorization``."""
+        if authorization is None:
+            return self.anonymous(scope, request_id)
+        actor = await self._actor(authorization.decode("latin-1"))
+        return self._context(scope, actor, request_id)
+
+    def anonymous(self, scope: Scope, request_id: str) -> RequestContext:
+        """The context of a request without an ``Authorization`` header (nothing to await)."""
+        return self._context(scope, _ANONYMOUS, request_id)
+
+    def _context(self, scope: Scope, actor: Actor, request_id: str) -> RequestContext:
         services = self._services
-        actor = (
-            _ANONYMOUS
-            if authorization is None
-            else await self._actor(authorization.decode("latin-1"))
-        )
         client = scope.get("client")
         return RequestContext(
             services,

@@ -297,7 +297,11 @@ class GraphQLEndpoint:
             await self._request_errors(scope, send, media, too_costly, rid)
             return
         try:
-            context = await self.context(scope, authorization, rid)
+            context = (
+                self.context.anonymous(scope, rid)
+                if authorization is None
+                else await self.context(scope, authorization, rid)
+            )
         except Unauthenticated as error:
             refusal = BadRequest(
                 error.message, HTTPStatus.UNAUTHORIZED, UNAUTHENTICATED, _WWW_AUTHENTICATE

@@ -69,6 +69,7 @@ from kingdom.services.tracing import (
     Span,
     Tracer,
     continue_trace,
+    new_trace_parent,
     parse_traceparent,
 )
 
@@ -234,8 +235,13 @@ class AccessLog:
         if tracer is None:
             # No spans recorded: the request's span id is only made up, for
             # its header, its log line and what it commits.
-            trace_parent = continue_trace(offered_trace)
-            await self._serve(scope, receive, send, started, offered, trace_parent, None)
+            if offered is None and offered_trace is None:
+                # Most clients send neither: one draw of randomness for both.
+                ids = os.urandom(40).hex()
+                request_id, trace_parent = ids[:32], new_trace_parent(ids[32:])
+            else:
+                request_id, trace_parent = choose_request_id(offered), continue_trace(offered_trace)
+            await self._serve(scope, receive, send, started, request_id, trace_parent, None)
             return
         method, path = scope["method"], scope["path"]
         with tracer.span(
@@ -246,7 +252,8 @@ class AccessLog:
             attributes={"http.request.method": method, "url.path": path},
         ) as span:
             trace_parent = span.trace_parent or continue_trace(offered_trace)
-            await self._serve(scope, receive, send, started, offered, trace_parent, span)
+            request_id = choose_request_id(offered)
+            await self._serve(scope, receive, send, started, request_id, trace_parent, span)
 
     async def _serve(
         self,
@@ -254,11 +261,10 @@ class AccessLog:
         receive: Receive,
         send: Send,
         started: float,
-        offered: bytes | None,
+        request_id: str,
         trace_parent: str,
         span: Span | None,
     ) -> None:
-        request_id = choose_request_id(offered)
         state: dict[str, Any] = scope["state"]
         state[REQUEST_ID] = request_id
         id_header = (_HEADER_KEY, request_id.encode("ascii"))
