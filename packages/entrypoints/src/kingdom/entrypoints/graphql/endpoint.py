@@ -100,6 +100,7 @@ from starlette.types import Receive, Scope, Send
 
 from kingdom.domain.shared import Unauthenticated
 from kingdom.entrypoints.graphql.context import ContextFactory, RequestContext, request_id
+from kingdom.entrypoints.graphql.deadline import Deadline, timeout
 from kingdom.entrypoints.graphql.documents import DocumentPreparer, Operation, PreparedDocument
 from kingdom.entrypoints.graphql.errors import (
     BAD_USER_INPUT,
@@ -389,16 +390,14 @@ class GraphQLEndpoint:
         Once the operation is done nothing uses them, so the cycle is cut
         there and reference counting frees the request at once.
 
-        Only queries have a deadline (see the module docs), counted from
-        here; what executes synchronously (a ``__typename``) cannot be
-        interrupted anyway, so the timer is only set when there is something
-        to await.
+        Only queries have a deadline (see the module docs and
+        :class:`~.deadline.Deadline`), counted from their first wait.
         """
         assert prepared.document is not None, "only valid documents are executed"
         deadline = None
         if operation is not None and operation.type == "query":
             # One deadline for the plan and, if it steps aside, graphql-core.
-            deadline = asyncio.get_running_loop().time() + self.deadline
+            deadline = Deadline(self.deadline)
             planned = await self._run_plan(prepared, params, context, operation, deadline)
             if planned is not None:
                 return planned
@@ -421,9 +420,9 @@ class GraphQLEndpoint:
                     return started
                 if deadline is None:
                     return await _result(started)
-                async with asyncio.timeout_at(deadline):
+                async with timeout(deadline):
                     return await _result(started)
-            async with asyncio.timeout_at(deadline), snapshot:
+            async with timeout(deadline), snapshot:
                 return await _result(executor.execute_operation())
         finally:
             del executor.async_helpers
@@ -434,7 +433,7 @@ class GraphQLEndpoint:
         params: Params,
         context: RequestContext,
         operation: Operation,
-        deadline: float,
+        deadline: Deadline,
     ) -> ExecutionResult | None:
         """The query's answer through its compiled plan (:mod:`.plans`), if it has one.
 
@@ -452,7 +451,7 @@ class GraphQLEndpoint:
                 # The plan sets the timer only if it has something to await.
                 data = await plan.run(context, params.variables, deadline)
             else:
-                async with asyncio.timeout_at(deadline), snapshot:
+                async with timeout(deadline), snapshot:
                     data = await plan.run(context, params.variables, deadline)
             return ExecutionResult(data, None)
         except Unplannable:

@@ -48,11 +48,20 @@ class DataLoader(Generic[V]):
         """What :meth:`prefetch` loaded, by key: :meth:`loaded` answers in one lookup."""
         self._queue: list[str] = []
         self._running: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The request's loop, asked once: ``asyncio.get_running_loop()`` costs
+        a ``getpid`` system call on CPython 3.11, and a page asks per row."""
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def load(self, key: str) -> asyncio.Future[V | None]:
         future = self._cache.get(key)
         if future is None:
-            loop = asyncio.get_running_loop()
+            loop = self._running_loop()
             future = self._cache[key] = loop.create_future()
             self._queue.append(key)
             if len(self._queue) == 1:
@@ -74,7 +83,7 @@ class DataLoader(Generic[V]):
         if not wanted:
             return
         found = await self._fetch(wanted)
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         for key in wanted:
             if key not in self._cache:  # a concurrent load() may have asked meanwhile
                 value = self._values[key] = found.get(key)

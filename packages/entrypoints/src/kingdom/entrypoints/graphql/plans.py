@@ -74,6 +74,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.language import ListValueNode, ObjectValueNode, ValueNode
 from graphql.pyutils import Path
 
+from kingdom.entrypoints.graphql.deadline import Deadline, timeout
 from kingdom.entrypoints.graphql.row_resolvers import Prepare, preparer_of
 
 TYPENAME: Final = "__typename"
@@ -705,13 +706,13 @@ class Plan:
         self,
         context: Any,
         variables: Mapping[str, Any] | None,
-        deadline: float | None = None,
+        deadline: Deadline | None = None,
     ) -> dict[str, Any]:
         """The operation's ``data`` for this request, or :class:`Unplannable`.
 
-        ``deadline`` (the loop's clock) bounds the waiting: past it,
-        ``TimeoutError``. What runs synchronously cannot be interrupted anyway,
-        so no timer is set unless something is awaited.
+        ``deadline`` bounds the waiting: past it, ``TimeoutError``. What runs
+        synchronously cannot be interrupted anyway, so no timer is set (and
+        the deadline's clock not started) unless something is awaited.
         """
         definitions = self.operation.variable_definitions
         if definitions:
@@ -728,7 +729,7 @@ class Plan:
             except BaseException as error:
                 raise _given_up(run, error)  # noqa: B904 (its cause is set where it is made)
             if run.pending:
-                async with asyncio.timeout_at(deadline):
+                async with timeout(deadline):
                     try:
                         await _settle(run)
                     except BaseException as error:
