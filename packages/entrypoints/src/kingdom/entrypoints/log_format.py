@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -34,11 +34,11 @@ def event(
     created: float, level: str, logger: str, message: str, fields: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The JSON object of one log line: the standard keys, then ``fields``."""
-    time = timestamp(created)
+    when = timestamp(created)
     if fields and _RESERVED.isdisjoint(fields):
         # One dict built at its final size (every access line comes this way).
-        return {"time": time, "level": level, "logger": logger, "message": message, **fields}
-    line: dict[str, Any] = {"time": time, "level": level, "logger": logger, "message": message}
+        return {"time": when, "level": level, "logger": logger, "message": message, **fields}
+    line: dict[str, Any] = {"time": when, "level": level, "logger": logger, "message": message}
     if fields:
         line.update((key, value) for key, value in fields.items() if key not in _RESERVED)
     return line
@@ -51,7 +51,7 @@ _MILLISECONDS: Final = tuple(f".{millis:03d}+00:00" for millis in range(1000))
 """Each millisecond's ending of a timestamp, formatted once."""
 
 
-def timestamp(created: float, _modf: Callable[[float], tuple[float, float]] = math.modf) -> str:
+def timestamp(created: float) -> str:
     """``created`` in UTC, ISO 8601 to the millisecond: ``2026-01-02T03:04:05.678+00:00``.
 
     What ``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``
@@ -61,7 +61,7 @@ def timestamp(created: float, _modf: Callable[[float], tuple[float, float]] = ma
     """
     global _second
     # Rounded to the microsecond as datetime does it (modf, then half to even).
-    fraction, whole = _modf(created)
+    fraction, whole = math.modf(created)
     micros = round(fraction * 1e6)
     seconds = int(whole)
     if micros >= 1_000_000:
