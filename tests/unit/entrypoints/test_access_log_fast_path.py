@@ -23,7 +23,7 @@ from kingdom.entrypoints.http.access_log import (
     note_operation,
 )
 from kingdom.entrypoints.http.app import create_app
-from kingdom.entrypoints.log_format import JsonFormatter, timestamp
+from kingdom.entrypoints.log_format import JsonFormatter, event, timestamp
 
 ORIGIN = "https://app.example.org"
 
@@ -191,3 +191,21 @@ def test_outside_an_event_loop_each_line_is_written_at_once() -> None:
     stream = CountingStream()
     JsonLineSink(stream)({"method": "GET", "path": "/healthz", "status": 200})
     assert [line["path"] for line in lines(stream)] == ["/healthz"]
+
+
+def test_fields_never_overwrite_a_lines_standard_keys() -> None:
+    line = event(
+        0.0,
+        "INFO",
+        "kingdom.access",
+        "POST /graphql 200",
+        {"message": "forged", "level": "x", "user_id": "u"},
+    )
+
+    assert line == {
+        "time": "1970-01-01T00:00:00.000+00:00",
+        "level": "INFO",
+        "logger": "kingdom.access",
+        "message": "POST /graphql 200",
+        "user_id": "u",
+    }

@@ -34,14 +34,16 @@ def event(
     created: float, level: str, logger: str, message: str, fields: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The JSON object of one log line: the standard keys, then ``fields``."""
-    when = timestamp(created)
-    if fields and _RESERVED.isdisjoint(fields):
-        # One dict built at its final size (every access line comes this way).
-        return {"time": when, "level": level, "logger": logger, "message": message, **fields}
-    line: dict[str, Any] = {"time": when, "level": level, "logger": logger, "message": message}
-    if fields:
-        line.update((key, value) for key, value in fields.items() if key not in _RESERVED)
-    return line
+    if fields and not _RESERVED.isdisjoint(fields):
+        fields = {key: value for key, value in fields.items() if key not in _RESERVED}
+    # One dict built at its final size (every access line comes this way).
+    return {
+        "time": timestamp(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        **(fields or {}),
+    }
 
 
 _second: tuple[int, str] = (0, datetime.fromtimestamp(0, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
